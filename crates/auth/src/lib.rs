@@ -1,0 +1,28 @@
+//! Token verification and credential resolution for binding-proxy.
+//!
+//! Exports the error codes and document shared by both listeners ([`error_document`]), token
+//! [`Claims`], the signing [`Keyring`], the [`Verifier`] (verified-token cache), the
+//! [`CredentialCache`], the [`Authenticator`] the data plane calls per request, the token
+//! [`Issuer`] the admin API mints with, and [`follow_changes`] to keep caches current.
+//! No SQL and no HTTP serving here: persistence goes through `store::Store`.
+
+mod authenticate;
+mod claims;
+mod credential_cache;
+mod error;
+pub mod error_document;
+mod follow;
+mod issue;
+mod keyring;
+pub mod scope;
+mod verify;
+
+pub use authenticate::{Authenticated, Authenticator};
+pub use claims::{Claims, TokenSettings};
+pub use credential_cache::{Credential, CredentialCache};
+pub use error::AuthError;
+pub use error_document::{ErrorCode, ErrorDocument, error_json};
+pub use follow::follow_changes;
+pub use issue::{IssueError, IssueRequest, IssuedToken, Issuer};
+pub use keyring::Keyring;
+pub use verify::{MAX_TOKEN_BYTES, Verifier};

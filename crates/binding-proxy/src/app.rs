@@ -1,0 +1,190 @@
+//! Wiring: builds the store-backed auth stack, binds the two listeners and runs the data plane,
+//! the admin API and the change follower until shutdown, then drains.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use auth::{Authenticator, CredentialCache, Issuer, Keyring, Verifier};
+use store::StoreHandle;
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::shutdown::Shutdown;
+
+/// Unix seconds now. The only place the binary reads the clock.
+pub(crate) fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// The auth components, shared by the data plane and the admin API.
+#[derive(Debug, Clone)]
+pub(crate) struct Stack {
+    pub(crate) store: StoreHandle,
+    pub(crate) keyring: Arc<Keyring>,
+    pub(crate) verifier: Arc<Verifier>,
+    pub(crate) credentials: Arc<CredentialCache>,
+    pub(crate) issuer: Arc<Issuer>,
+}
+
+impl Stack {
+    /// Loads the signing keys (creating the first one on a new store) and sets up the caches.
+    pub(crate) async fn build(config: &Config, store: StoreHandle) -> anyhow::Result<Stack> {
+        let keyring = Keyring::load(&store)
+            .await
+            .context("loading signing keys from the store")?;
+        let issuer = Arc::new(Issuer::new(
+            store.clone(),
+            keyring.clone(),
+            config.tokens.clone(),
+        ));
+        issuer
+            .ensure_signing_key(now())
+            .await
+            .context("creating the first signing key")?;
+        let verifier = Arc::new(Verifier::new(
+            keyring.clone(),
+            config.tokens.clone(),
+            config.token_cache_capacity,
+        ));
+        let credentials = Arc::new(CredentialCache::new(
+            store.clone(),
+            config.credential_ttl,
+            config.credential_cache_capacity,
+        ));
+        Ok(Stack {
+            store,
+            keyring,
+            verifier,
+            credentials,
+            issuer,
+        })
+    }
+}
+
+/// The two bound listeners. Bound before anything is served, so a taken port fails start-up.
+#[derive(Debug)]
+pub(crate) struct Listeners {
+    pub(crate) dataplane: TcpListener,
+    pub(crate) admin: TcpListener,
+}
+
+impl Listeners {
+    pub(crate) async fn bind(dataplane: SocketAddr, admin: SocketAddr) -> anyhow::Result<Self> {
+        let dataplane = TcpListener::bind(dataplane)
+            .await
+            .with_context(|| format!("binding the data-plane listener on {dataplane}"))?;
+        let admin = TcpListener::bind(admin)
+            .await
+            .with_context(|| format!("binding the admin listener on {admin}"))?;
+        Ok(Self { dataplane, admin })
+    }
+}
+
+/// Serves until `stop` resolves, then drains within the configured grace period.
+pub(crate) async fn run(
+    config: &Config,
+    stack: Stack,
+    listeners: Listeners,
+    stop: impl Future<Output = &'static str>,
+) -> anyhow::Result<()> {
+    let dataplane_addr = listeners.dataplane.local_addr()?;
+    let admin_addr = listeners.admin.local_addr()?;
+    let ready = Arc::new(AtomicBool::new(true));
+    let readiness = dataplane::Readiness::from_flag(ready.clone());
+
+    let authenticator = Arc::new(Authenticator::new(
+        stack.verifier.clone(),
+        stack.credentials.clone(),
+    ));
+    let proxy = Arc::new(
+        dataplane::Proxy::new(
+            dataplane::DataplaneSettings {
+                path_prefix: config.path_prefix.clone(),
+                upstream_base_url: config.upstream_base_url.clone(),
+                connect_timeout: config.upstream_connect_timeout,
+                response_timeout: config.upstream_response_timeout,
+                pool_idle_timeout: config.upstream_pool_idle_timeout,
+                header_read_timeout: config.header_read_timeout,
+                max_header_bytes: config.max_header_bytes,
+            },
+            authenticator,
+            readiness,
+        )
+        .context("setting up the upstream client")?,
+    );
+    let admin_state = admin::AdminState::new(
+        stack.store.clone(),
+        stack.issuer.clone(),
+        stack.keyring.clone(),
+        stack.verifier.clone(),
+        stack.credentials.clone(),
+        admin::AdminSettings {
+            token_sha256: config.admin_token_sha256.clone(),
+            public_base_url: config.public_base_url.clone(),
+            upstream_base_url: config.upstream_base_url.clone(),
+            probe_path: config.probe_path.clone(),
+            probe_timeout: config.probe_timeout,
+        },
+        now,
+        ready.clone(),
+    )
+    .context("setting up the admin API")?;
+    if config.admin_token_sha256.is_empty() {
+        warn!(
+            "admin.token_sha256 is empty: every admin request will be refused; create a token with `binding-proxy admin-token`"
+        );
+    }
+
+    // Two stages: the data plane drains first while the admin listener keeps answering
+    // (readiness 503), then the admin listener and background tasks stop.
+    let dataplane_stop = Shutdown::new();
+    let admin_stop = Shutdown::new();
+
+    let follower = tokio::spawn(auth::follow_changes(
+        stack.store.clone(),
+        stack.credentials.clone(),
+        stack.verifier.clone(),
+        stack.keyring.clone(),
+        admin_stop.wait(),
+    ));
+    let grace = config.shutdown_grace;
+    let dataplane_task = tokio::spawn(dataplane::serve(
+        listeners.dataplane,
+        proxy,
+        dataplane_stop.wait(),
+        grace,
+    ));
+    let admin_task = tokio::spawn(admin::serve(
+        listeners.admin,
+        admin::router(admin_state),
+        admin_stop.wait(),
+    ));
+    info!(listener = "dataplane", addr = %dataplane_addr, "listening");
+    info!(listener = "admin", addr = %admin_addr, "listening");
+
+    let signal = stop.await;
+    info!(signal, grace_secs = grace.as_secs(), "shutting down: draining in-flight requests");
+    ready.store(false, Ordering::SeqCst);
+    dataplane_stop.trigger();
+    match dataplane_task.await {
+        Ok(Ok(report)) => info!(?report, "data plane drained"),
+        Ok(Err(err)) => warn!(error = %err, "data plane stopped with an error"),
+        Err(err) => warn!(error = %err, "data plane task failed"),
+    }
+    admin_stop.trigger();
+    match tokio::time::timeout(grace.max(Duration::from_secs(1)), admin_task).await {
+        Ok(Ok(Ok(()))) => {}
+        Ok(Ok(Err(err))) => warn!(error = %err, "admin listener stopped with an error"),
+        Ok(Err(err)) => warn!(error = %err, "admin task failed"),
+        Err(_) => warn!("admin listener did not stop within the grace period"),
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), follower).await;
+    info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,598 @@
+//! Configuration: defaults → TOML file (`--config`) → environment (`BINDING_PROXY__SECTION__KEY`).
+//!
+//! [`RawConfig`] is what serde reads (unknown keys refused); [`Config`] is the checked form the
+//! rest of the binary uses. Every problem is reported at once, each with its key and env var.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Environment variable prefix; `BINDING_PROXY__DATAPLANE__LISTEN` sets `dataplane.listen`.
+pub(crate) const ENV_PREFIX: &str = "BINDING_PROXY";
+/// Default public path prefix (note the doubled `/v2/`, as the bindings documentation explains).
+pub(crate) const DEFAULT_PATH_PREFIX: &str = "/v2/compute/internal/binding-proxy";
+
+/// The configuration as read, before checks.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    dataplane: RawDataplane,
+    #[serde(default)]
+    upstream: RawUpstream,
+    #[serde(default)]
+    admin: RawAdmin,
+    #[serde(default)]
+    store: RawStore,
+    #[serde(default)]
+    crypto: RawCrypto,
+    #[serde(default)]
+    tokens: RawTokens,
+    #[serde(default)]
+    cache: RawCache,
+    #[serde(default)]
+    log: RawLog,
+    #[serde(default)]
+    shutdown: RawShutdown,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawDataplane {
+    listen: String,
+    path_prefix: String,
+    public_base_url: Option<String>,
+    header_read_timeout_ms: u64,
+    max_header_bytes: usize,
+}
+
+impl Default for RawDataplane {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:8080".into(),
+            path_prefix: DEFAULT_PATH_PREFIX.into(),
+            public_base_url: None,
+            header_read_timeout_ms: 10_000,
+            max_header_bytes: 64 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawUpstream {
+    base_url: String,
+    connect_timeout_ms: u64,
+    response_timeout_ms: u64,
+    pool_idle_timeout_secs: u64,
+}
+
+impl Default for RawUpstream {
+    fn default() -> Self {
+        Self {
+            base_url: "https://api.telnyx.com".into(),
+            connect_timeout_ms: 2_000,
+            response_timeout_ms: 30_000,
+            pool_idle_timeout_secs: 90,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawAdmin {
+    listen: String,
+    token_sha256: Vec<String>,
+    probe_path: String,
+    probe_timeout_ms: u64,
+}
+
+impl Default for RawAdmin {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:9090".into(),
+            token_sha256: Vec::new(),
+            probe_path: "/v2/balance".into(),
+            probe_timeout_ms: 5_000,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawStore {
+    url: String,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://data/binding-proxy.db".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawCrypto {
+    master_key_file: PathBuf,
+}
+
+impl Default for RawCrypto {
+    fn default() -> Self {
+        Self {
+            master_key_file: PathBuf::from("data/master.key"),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawTokens {
+    issuer: String,
+    audience: String,
+    default_ttl_secs: u64,
+    max_ttl_secs: u64,
+    leeway_secs: u64,
+}
+
+impl Default for RawTokens {
+    fn default() -> Self {
+        Self {
+            issuer: "binding-proxy".into(),
+            audience: "binding-proxy".into(),
+            default_ttl_secs: 24 * 3600,
+            max_ttl_secs: 30 * 24 * 3600,
+            leeway_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawCache {
+    token_capacity: u64,
+    credential_capacity: u64,
+    credential_ttl_secs: u64,
+}
+
+impl Default for RawCache {
+    fn default() -> Self {
+        Self {
+            token_capacity: 100_000,
+            credential_capacity: 100_000,
+            credential_ttl_secs: 60,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawLog {
+    format: String,
+    level: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        Self {
+            format: "pretty".into(),
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawShutdown {
+    grace_secs: u64,
+}
+
+impl Default for RawShutdown {
+    fn default() -> Self {
+        Self { grace_secs: 30 }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The checked configuration.
+#[derive(Debug, Clone)]
+pub(crate) struct Config {
+    pub(crate) dataplane_listen: SocketAddr,
+    pub(crate) path_prefix: String,
+    pub(crate) public_base_url: String,
+    pub(crate) header_read_timeout: Duration,
+    pub(crate) max_header_bytes: usize,
+    pub(crate) upstream_base_url: http::Uri,
+    pub(crate) upstream_connect_timeout: Duration,
+    pub(crate) upstream_response_timeout: Duration,
+    pub(crate) upstream_pool_idle_timeout: Duration,
+    pub(crate) admin_listen: SocketAddr,
+    pub(crate) admin_token_sha256: Vec<[u8; 32]>,
+    pub(crate) probe_path: String,
+    pub(crate) probe_timeout: Duration,
+    pub(crate) store_url: String,
+    pub(crate) master_key_file: PathBuf,
+    pub(crate) tokens: auth::TokenSettings,
+    pub(crate) token_cache_capacity: u64,
+    pub(crate) credential_cache_capacity: u64,
+    pub(crate) credential_ttl: Duration,
+    pub(crate) log_format: LogFormat,
+    pub(crate) log_level: String,
+    pub(crate) shutdown_grace: Duration,
+}
+
+/// Every problem found in a configuration, each naming its key.
+#[derive(Debug)]
+pub(crate) struct ConfigError {
+    problems: Vec<String>,
+}
+
+impl ConfigError {
+    fn single(problem: String) -> Self {
+        Self {
+            problems: vec![problem],
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid configuration:")?;
+        for problem in &self.problems {
+            write!(f, "\n  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Where settings come from besides the defaults.
+#[derive(Debug, Default)]
+pub(crate) struct Sources<'a> {
+    /// A TOML file (`--config`).
+    pub(crate) file: Option<&'a Path>,
+    /// Environment variables; the binary passes the process environment, tests pass a map.
+    pub(crate) env: HashMap<String, String>,
+}
+
+impl Config {
+    /// Loads defaults → file → environment and checks the result.
+    pub(crate) fn load(sources: Sources<'_>) -> Result<Config, ConfigError> {
+        let mut builder = config::Config::builder();
+        if let Some(path) = sources.file {
+            if !path.is_file() {
+                return Err(ConfigError::single(format!(
+                    "config file {} does not exist or is not a file",
+                    path.display()
+                )));
+            }
+            builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml));
+        }
+        let env: HashMap<String, String> = sources
+            .env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(&format!("{ENV_PREFIX}__")))
+            .collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator("__")
+                .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("admin.token_sha256")
+                .try_parsing(true)
+                .source(Some(env)),
+        );
+        let raw: RawConfig = builder
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .map_err(|err| ConfigError::single(describe_config_error(&err)))?;
+        Config::try_from(raw)
+    }
+}
+
+/// Names the key and its environment variable in a `config` crate error.
+fn describe_config_error(err: &config::ConfigError) -> String {
+    let text = err.to_string();
+    match text.split_once("unknown field `") {
+        Some((_, rest)) => {
+            let field = rest.split('`').next().unwrap_or_default();
+            format!("unknown setting `{field}` ({text}); see docs/configuration.md")
+        }
+        None => format!("{text}; see docs/configuration.md"),
+    }
+}
+
+fn env_name(key: &str) -> String {
+    format!("{ENV_PREFIX}__{}", key.replace('.', "__").to_uppercase())
+}
+
+struct Checker {
+    problems: Vec<String>,
+}
+
+impl Checker {
+    fn problem(&mut self, key: &str, message: impl fmt::Display) {
+        self.problems
+            .push(format!("{key} ({}): {message}", env_name(key)));
+    }
+
+    fn socket_addr(&mut self, key: &str, value: &str) -> SocketAddr {
+        value.parse().unwrap_or_else(|_| {
+            self.problem(key, format!("`{value}` is not an address such as 127.0.0.1:8080"));
+            SocketAddr::from(([127, 0, 0, 1], 0))
+        })
+    }
+
+    fn millis(&mut self, key: &str, value: u64) -> Duration {
+        if value == 0 {
+            self.problem(key, "must be greater than 0");
+        }
+        Duration::from_millis(value)
+    }
+
+    fn secs(&mut self, key: &str, value: u64) -> Duration {
+        if value == 0 {
+            self.problem(key, "must be greater than 0");
+        }
+        Duration::from_secs(value)
+    }
+}
+
+impl TryFrom<RawConfig> for Config {
+    type Error = ConfigError;
+
+    fn try_from(raw: RawConfig) -> Result<Self, Self::Error> {
+        let mut c = Checker {
+            problems: Vec::new(),
+        };
+        let dataplane_listen = c.socket_addr("dataplane.listen", &raw.dataplane.listen);
+        let admin_listen = c.socket_addr("admin.listen", &raw.admin.listen);
+
+        let path_prefix = raw.dataplane.path_prefix.trim_end_matches('/').to_owned();
+        if !path_prefix.starts_with('/')
+            || path_prefix.len() < 2
+            || path_prefix.contains("//")
+            || path_prefix.split('/').any(|s| s == "." || s == "..")
+            || !path_prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/-._~".contains(&b))
+        {
+            c.problem(
+                "dataplane.path_prefix",
+                "must be an absolute path of plain segments such as /v2/compute/internal/binding-proxy",
+            );
+        }
+        let public_base_url = raw.dataplane.public_base_url.unwrap_or_else(|| {
+            let port = dataplane_listen.port();
+            format!("http://127.0.0.1:{port}{path_prefix}")
+        });
+        match public_base_url.parse::<http::Uri>() {
+            Ok(uri) if uri.scheme().is_some() && uri.authority().is_some() => {}
+            _ => c.problem(
+                "dataplane.public_base_url",
+                "must be an absolute http(s) URL ending in the path prefix",
+            ),
+        }
+
+        let upstream_base_url = match raw.upstream.base_url.parse::<http::Uri>() {
+            Ok(uri)
+                if matches!(uri.scheme_str(), Some("http" | "https"))
+                    && uri.authority().is_some()
+                    && matches!(uri.path(), "" | "/")
+                    && uri.query().is_none() =>
+            {
+                uri
+            }
+            _ => {
+                c.problem(
+                    "upstream.base_url",
+                    "must be an origin such as https://api.telnyx.com (scheme and host, no path)",
+                );
+                http::Uri::from_static("http://invalid")
+            }
+        };
+
+        let mut admin_token_sha256 = Vec::new();
+        for (i, digest) in raw.admin.token_sha256.iter().enumerate() {
+            let mut bytes = [0u8; 32];
+            match hex::decode_to_slice(digest.trim(), &mut bytes) {
+                Ok(()) => admin_token_sha256.push(bytes),
+                Err(_) => c.problem(
+                    "admin.token_sha256",
+                    format!("entry {i} is not a SHA-256 digest (64 hex characters)"),
+                ),
+            }
+        }
+        if !raw.admin.probe_path.starts_with("/v2/") {
+            c.problem("admin.probe_path", "must start with /v2/");
+        }
+
+        if !(raw.store.url.starts_with("sqlite://") || raw.store.url == "sqlite::memory:") {
+            c.problem(
+                "store.url",
+                "must be sqlite://PATH or sqlite::memory: (PostgreSQL comes in a later release)",
+            );
+        }
+        if raw.crypto.master_key_file.as_os_str().is_empty() {
+            c.problem("crypto.master_key_file", "must not be empty");
+        }
+
+        if raw.tokens.issuer.is_empty() {
+            c.problem("tokens.issuer", "must not be empty");
+        }
+        if raw.tokens.audience.is_empty() {
+            c.problem("tokens.audience", "must not be empty");
+        }
+        if raw.tokens.default_ttl_secs == 0 || raw.tokens.default_ttl_secs > raw.tokens.max_ttl_secs
+        {
+            c.problem(
+                "tokens.default_ttl_secs",
+                "must be between 1 and tokens.max_ttl_secs",
+            );
+        }
+        if raw.tokens.leeway_secs > 300 {
+            c.problem("tokens.leeway_secs", "must be at most 300");
+        }
+
+        let log_format = match raw.log.format.as_str() {
+            "pretty" => LogFormat::Pretty,
+            "json" => LogFormat::Json,
+            other => {
+                c.problem("log.format", format!("`{other}` is not one of pretty, json"));
+                LogFormat::Pretty
+            }
+        };
+        if tracing_subscriber::EnvFilter::try_new(&raw.log.level).is_err() {
+            c.problem("log.level", "is not a level or filter such as info or debug");
+        }
+
+        let header_read_timeout = c.millis(
+            "dataplane.header_read_timeout_ms",
+            raw.dataplane.header_read_timeout_ms,
+        );
+        if raw.dataplane.max_header_bytes < 8 * 1024 {
+            c.problem("dataplane.max_header_bytes", "must be at least 8192");
+        }
+        let upstream_connect_timeout =
+            c.millis("upstream.connect_timeout_ms", raw.upstream.connect_timeout_ms);
+        let upstream_response_timeout =
+            c.millis("upstream.response_timeout_ms", raw.upstream.response_timeout_ms);
+        let upstream_pool_idle_timeout =
+            c.secs("upstream.pool_idle_timeout_secs", raw.upstream.pool_idle_timeout_secs);
+        let probe_timeout = c.millis("admin.probe_timeout_ms", raw.admin.probe_timeout_ms);
+        let credential_ttl = c.secs("cache.credential_ttl_secs", raw.cache.credential_ttl_secs);
+        if raw.cache.token_capacity == 0 {
+            c.problem("cache.token_capacity", "must be greater than 0");
+        }
+        if raw.cache.credential_capacity == 0 {
+            c.problem("cache.credential_capacity", "must be greater than 0");
+        }
+        let shutdown_grace = Duration::from_secs(raw.shutdown.grace_secs);
+
+        if !c.problems.is_empty() {
+            return Err(ConfigError {
+                problems: c.problems,
+            });
+        }
+        Ok(Config {
+            dataplane_listen,
+            path_prefix,
+            public_base_url,
+            header_read_timeout,
+            max_header_bytes: raw.dataplane.max_header_bytes,
+            upstream_base_url,
+            upstream_connect_timeout,
+            upstream_response_timeout,
+            upstream_pool_idle_timeout,
+            admin_listen,
+            admin_token_sha256,
+            probe_path: raw.admin.probe_path,
+            probe_timeout,
+            store_url: raw.store.url,
+            master_key_file: raw.crypto.master_key_file,
+            tokens: auth::TokenSettings {
+                issuer: raw.tokens.issuer,
+                audience: raw.tokens.audience,
+                leeway_secs: raw.tokens.leeway_secs,
+                default_ttl_secs: raw.tokens.default_ttl_secs,
+                max_ttl_secs: raw.tokens.max_ttl_secs,
+            },
+            token_cache_capacity: raw.cache.token_capacity,
+            credential_cache_capacity: raw.cache.credential_capacity,
+            credential_ttl,
+            log_format,
+            log_level: raw.log.level,
+            shutdown_grace,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let config = Config::load(Sources::default()).expect("defaults load");
+        assert_eq!(config.path_prefix, DEFAULT_PATH_PREFIX);
+        assert_eq!(config.admin_listen.to_string(), "127.0.0.1:9090");
+        assert_eq!(
+            config.public_base_url,
+            "http://127.0.0.1:8080/v2/compute/internal/binding-proxy"
+        );
+        assert_eq!(config.tokens.leeway_secs, 30);
+    }
+
+    #[test]
+    fn environment_overrides_file_and_lists_split_on_commas() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[dataplane]\nlisten = \"127.0.0.1:7000\"\n[tokens]\nissuer = \"from-file\"\n",
+        )
+        .expect("write");
+        let a = "a".repeat(64);
+        let b = "b".repeat(64);
+        let config = Config::load(Sources {
+            file: Some(&file),
+            env: env(&[
+                ("BINDING_PROXY__TOKENS__ISSUER", "from-env"),
+                ("BINDING_PROXY__ADMIN__TOKEN_SHA256", &format!("{a},{b}")),
+                ("UNRELATED", "x"),
+            ]),
+        })
+        .expect("loads");
+        assert_eq!(config.dataplane_listen.to_string(), "127.0.0.1:7000");
+        assert_eq!(config.tokens.issuer, "from-env");
+        assert_eq!(config.admin_token_sha256.len(), 2);
+    }
+
+    #[test]
+    fn unknown_key_is_refused_by_name() {
+        let err = Config::load(Sources {
+            file: None,
+            env: env(&[("BINDING_PROXY__DATAPLANE__LISTN", "127.0.0.1:1")]),
+        })
+        .expect_err("unknown key");
+        assert!(err.to_string().contains("listn"), "{err}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once_with_its_env_var() {
+        let err = Config::load(Sources {
+            file: None,
+            env: env(&[
+                ("BINDING_PROXY__DATAPLANE__LISTEN", "nowhere"),
+                ("BINDING_PROXY__UPSTREAM__BASE_URL", "ftp://x/y"),
+                ("BINDING_PROXY__ADMIN__TOKEN_SHA256", "zz"),
+            ]),
+        })
+        .expect_err("invalid");
+        let text = err.to_string();
+        assert!(text.contains("BINDING_PROXY__DATAPLANE__LISTEN"), "{text}");
+        assert!(text.contains("upstream.base_url"), "{text}");
+        assert!(text.contains("admin.token_sha256"), "{text}");
+    }
+}

@@ -1,0 +1,26 @@
+//! Persistence for binding-proxy behind one trait, [`Store`].
+//!
+//! Exports the record types (bindings, tokens, signing keys, audit events), the [`Store`] trait,
+//! the SQLite backend ([`SqliteStore`], the embedded default), envelope encryption under a
+//! [`MasterKey`] (AES-256-GCM, ciphertext bound to its row) and the [`Secret`] type that holds
+//! every secret in memory. Callers hand plaintext secrets in and get them back; only this crate
+//! sees ciphertext. No HTTP and no JWT logic here.
+
+mod envelope;
+mod error;
+mod model;
+mod rows;
+mod secret;
+mod sqlite;
+mod store;
+
+pub use envelope::{MasterKey, MasterKeyError, MasterKeySource};
+pub use error::StoreError;
+pub use model::{
+    AuditEvent, AuditFilter, Binding, BindingCredential, BindingUpdate, Change, KeyStatus,
+    NewAuditEvent, NewBinding, NewSigningKey, NewToken, RateLimit, SigningKey, SigningKeyMaterial,
+    TokenRecord,
+};
+pub use secret::Secret;
+pub use sqlite::SqliteStore;
+pub use store::{Store, StoreHandle};

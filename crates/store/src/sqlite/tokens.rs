@@ -1,0 +1,94 @@
+//! Token records: insert at mint time, revoke by `jti`, list a binding's live revocations.
+
+use sqlx::SqlitePool;
+
+use super::is_foreign_key_violation;
+use crate::rows::{TokenRow, scopes_json, token_columns};
+use crate::{NewToken, StoreError, TokenRecord};
+
+pub(super) async fn insert(pool: &SqlitePool, token: NewToken) -> Result<TokenRecord, StoreError> {
+    let org_id: Option<String> = sqlx::query_scalar("SELECT org_id FROM bindings WHERE id = $1")
+        .bind(&token.binding_id)
+        .fetch_optional(pool)
+        .await?;
+    let org_id = org_id.ok_or(StoreError::BindingNotFound)?;
+    // A binding deleted since the read above trips the foreign key.
+    sqlx::query(
+        "INSERT INTO tokens (jti, binding_id, function_id, generation, scopes_json, kid, \
+         issued_at, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL)",
+    )
+    .bind(&token.jti)
+    .bind(&token.binding_id)
+    .bind(&token.function_id)
+    .bind(token.generation)
+    .bind(token.scopes.as_deref().map(scopes_json))
+    .bind(&token.kid)
+    .bind(token.issued_at)
+    .bind(token.expires_at)
+    .execute(pool)
+    .await
+    .map_err(|err| {
+        if is_foreign_key_violation(&err) {
+            StoreError::BindingNotFound
+        } else {
+            StoreError::Unavailable(err)
+        }
+    })?;
+    Ok(TokenRecord {
+        jti: token.jti,
+        binding_id: token.binding_id,
+        org_id,
+        function_id: token.function_id,
+        generation: token.generation,
+        scopes: token.scopes,
+        kid: token.kid,
+        issued_at: token.issued_at,
+        expires_at: token.expires_at,
+        revoked_at: None,
+    })
+}
+
+/// Revokes `jti`; the second value says whether this call changed anything.
+pub(super) async fn revoke(
+    pool: &SqlitePool,
+    jti: &str,
+    now: i64,
+) -> Result<(TokenRecord, bool), StoreError> {
+    let changed =
+        sqlx::query("UPDATE tokens SET revoked_at = $2 WHERE jti = $1 AND revoked_at IS NULL")
+            .bind(jti)
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+            > 0;
+    let row = sqlx::query_as::<_, TokenRow>(concat!(
+        "SELECT ",
+        token_columns!(),
+        " FROM tokens t JOIN bindings b ON b.id = t.binding_id WHERE t.jti = $1"
+    ))
+    .bind(jti)
+    .fetch_optional(pool)
+    .await?;
+    Ok((
+        row.ok_or(StoreError::TokenNotFound)?.into_record()?,
+        changed,
+    ))
+}
+
+/// `jti`s of the binding's revoked tokens that have not expired at `now`, sorted.
+pub(super) async fn revoked_jtis(
+    pool: &SqlitePool,
+    binding_id: &str,
+    now: i64,
+) -> Result<Vec<String>, StoreError> {
+    // Expired tokens fail verification anyway; leaving them out keeps the list short.
+    Ok(sqlx::query_scalar(
+        "SELECT jti FROM tokens WHERE binding_id = $1 AND revoked_at IS NOT NULL \
+         AND expires_at > $2 ORDER BY jti",
+    )
+    .bind(binding_id)
+    .bind(now)
+    .fetch_all(pool)
+    .await?)
+}
