@@ -23,6 +23,6 @@ pub use credential_cache::{Credential, CredentialCache};
 pub use error::AuthError;
 pub use error_document::{ErrorCode, ErrorDocument, error_json};
 pub use follow::follow_changes;
-pub use issue::{IssueError, IssueRequest, IssuedToken, Issuer};
+pub use issue::{IssueError, IssueRequest, IssuedToken, Issuer, MAX_FUNCTION_ID_LEN};
 pub use keyring::Keyring;
 pub use verify::{MAX_TOKEN_BYTES, Verifier};

@@ -1,1 +1,22 @@
-//! placeholder
+//! The data plane: the hot path from an edge function's call to the upstream API and back.
+//!
+//! Exports [`Proxy`] (shared state built from [`DataplaneSettings`]), [`serve`] (HTTP/1.1 and
+//! h2c listener with graceful drain), [`Readiness`] and [`DrainReport`]. It routes, refuses
+//! hostile targets, authenticates through `auth`, swaps `Authorization`, strips hop-by-hop
+//! headers and streams bodies both ways. No SQL, no admin logic, no body buffering.
+
+mod error;
+mod forward;
+mod health;
+mod hop_headers;
+mod proxy;
+mod request_id;
+mod route;
+mod server;
+mod settings;
+
+pub use error::DataplaneError;
+pub use health::Readiness;
+pub use proxy::Proxy;
+pub use server::{DrainReport, serve};
+pub use settings::{DEFAULT_PATH_PREFIX, DataplaneSettings};

@@ -1,9 +1,12 @@
 //! Signs tokens with the proxy's own active key, for tests that need a token no admin call
-//! would mint (expired, wrong audience, future `nbf`, ...).
+//! would mint (expired, wrong audience, future `nbf`, odd headers, ...).
 
 use std::path::Path;
 
-use serde_json::Value;
+use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Value, json};
 use store::{MasterKey, SqliteStore, Store};
 
 /// Holds the active signing key read from a proxy's store.
@@ -36,11 +39,36 @@ impl Forger {
         &self.kid
     }
 
+    /// The raw Ed25519 public key (what JWKS publishes as `x`).
+    pub fn public_key(&self) -> Vec<u8> {
+        self.key_pair().public_key().as_ref().to_vec()
+    }
+
+    fn key_pair(&self) -> Ed25519KeyPair {
+        Ed25519KeyPair::from_pkcs8_maybe_unchecked(self.pkcs8.expose_secret())
+            .expect("a valid Ed25519 PKCS#8 key")
+    }
+
     /// Signs `claims` with EdDSA under the active kid.
     pub fn sign(&self, claims: &Value) -> String {
-        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
-        header.kid = Some(self.kid.clone());
-        let key = jsonwebtoken::EncodingKey::from_ed_der(self.pkcs8.expose_secret());
-        jsonwebtoken::encode(&header, claims, &key).expect("sign the token")
+        self.sign_with_header(&json!({ "alg": "EdDSA", "typ": "JWT", "kid": self.kid }), claims)
     }
+
+    /// Signs `claims` with the active key under an arbitrary `header`.
+    pub fn sign_with_header(&self, header: &Value, claims: &Value) -> String {
+        let signing_input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(header).expect("header json")),
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims json"))
+        );
+        let signature = self.key_pair().sign(signing_input.as_bytes());
+        format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()))
+    }
+}
+
+/// The claims of a token (its payload, unverified).
+pub fn claims_of(token: &str) -> Value {
+    let payload = token.split('.').nth(1).expect("a JWT has a payload");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url payload"))
+        .expect("JSON payload")
 }

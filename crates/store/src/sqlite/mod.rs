@@ -48,7 +48,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if missing) the database at `url` and applies the migrations.
     ///
-    /// `url` is `sqlite://PATH` (a file, created with its database if missing; WAL journal,
+    /// `url` is `sqlite://PATH` (a file, created with its directory if missing; WAL journal,
     /// foreign keys on, 5 s busy timeout, `synchronous = NORMAL`) or `sqlite::memory:` (a
     /// private database that lives as long as this store, on a single connection).
     ///
@@ -65,7 +65,18 @@ impl SqliteStore {
                 .max_lifetime(None);
             (SqliteConnectOptions::from_str("sqlite::memory:")?, pool)
         } else if url.starts_with("sqlite://") {
-            let options = SqliteConnectOptions::from_str(url)?
+            let options = SqliteConnectOptions::from_str(url)?;
+            // SQLite creates the file, not its directory; an operator expects both.
+            if let Some(dir) = options
+                .get_filename()
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+            {
+                tokio::fs::create_dir_all(dir)
+                    .await
+                    .map_err(sqlx::Error::Io)?;
+            }
+            let options = options
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)

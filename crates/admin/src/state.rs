@@ -1,0 +1,195 @@
+//! What every admin handler shares: the store, the auth components, settings, clock and the
+//! readiness flag.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use auth::{CredentialCache, Issuer, Keyring, Verifier};
+use store::StoreHandle;
+
+use crate::auth::AdminTokens;
+use crate::probe::{Probe, ProbeSetupError};
+
+/// Reads the current time as unix seconds. The binary passes the system clock; tests pass
+/// their own.
+pub type Clock = fn() -> i64;
+
+/// Settings of the admin API, already validated by the binary's config.
+#[derive(Clone)]
+pub struct AdminSettings {
+    /// SHA-256 digests of the accepted admin bearer tokens. Empty: every `/v1` call is refused.
+    pub token_sha256: Vec<[u8; 32]>,
+    /// The data plane's public base URL handed out with tokens (what a deploy puts into
+    /// `TELNYX_BASE_URL`), e.g. `http://127.0.0.1:8080/v2/compute/internal/binding-proxy`.
+    pub public_base_url: String,
+    /// Origin of the upstream API (`https://api.telnyx.com`), probed by `validate`.
+    pub upstream_base_url: http::Uri,
+    /// Path of the validation probe, e.g. `/v2/balance`.
+    pub probe_path: String,
+    /// How long the validation probe may take, connection included.
+    pub probe_timeout: Duration,
+}
+
+impl fmt::Debug for AdminSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdminSettings")
+            .field("token_sha256", &format_args!("[{} digests]", self.token_sha256.len()))
+            .field("public_base_url", &self.public_base_url)
+            .field("upstream_base_url", &self.upstream_base_url)
+            .field("probe_path", &self.probe_path)
+            .field("probe_timeout", &self.probe_timeout)
+            .finish()
+    }
+}
+
+/// Whether `/health/readiness` answers 200. Starts ready; the binary calls
+/// [`Readiness::mark_not_ready`] when shutdown begins so load balancers stop sending traffic
+/// before the listener closes. Clones share one flag.
+#[derive(Debug, Clone)]
+pub struct Readiness(Arc<AtomicBool>);
+
+impl Readiness {
+    /// A flag that starts ready.
+    pub fn new() -> Self {
+        Self(Arc::new(AtomicBool::new(true)))
+    }
+
+    /// Readiness answers 200 again.
+    pub fn mark_ready(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    /// Readiness answers 503 `shutting_down` from now on.
+    pub fn mark_not_ready(&self) {
+        self.0.store(false, Ordering::Release);
+    }
+
+    /// The current state.
+    pub fn is_ready(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+impl Default for Readiness {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Shared state of the admin API; cheap to clone.
+#[derive(Clone)]
+pub struct AdminState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: StoreHandle,
+    issuer: Arc<Issuer>,
+    keyring: Arc<Keyring>,
+    verifier: Arc<Verifier>,
+    credentials: Arc<CredentialCache>,
+    settings: AdminSettings,
+    tokens: AdminTokens,
+    probe: Probe,
+    clock: Clock,
+    readiness: Readiness,
+}
+
+/// Why [`AdminState::new`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The probe client or URL could not be built.
+    #[error("validation probe: {0}")]
+    Probe(#[from] ProbeSetupError),
+}
+
+impl AdminState {
+    /// Builds the state. The caches and keyring must be the same `Arc`s the data plane uses,
+    /// so admin changes invalidate what it serves from.
+    ///
+    /// Errors: [`SetupError::Probe`] when `upstream_base_url` plus `probe_path` is not a URL or
+    /// the TLS client cannot be built.
+    pub fn new(
+        store: StoreHandle,
+        issuer: Arc<Issuer>,
+        keyring: Arc<Keyring>,
+        verifier: Arc<Verifier>,
+        credentials: Arc<CredentialCache>,
+        settings: AdminSettings,
+        clock: Clock,
+    ) -> Result<Self, SetupError> {
+        let probe = Probe::new(&settings)?;
+        let tokens = AdminTokens::new(settings.token_sha256.clone());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                issuer,
+                keyring,
+                verifier,
+                credentials,
+                settings,
+                tokens,
+                probe,
+                clock,
+                readiness: Readiness::new(),
+            }),
+        })
+    }
+
+    /// The readiness flag `/health/readiness` reports; flip it when shutdown begins.
+    pub fn readiness(&self) -> Readiness {
+        self.inner.readiness.clone()
+    }
+
+    pub(crate) fn now(&self) -> i64 {
+        (self.inner.clock)()
+    }
+
+    pub(crate) fn store(&self) -> &StoreHandle {
+        &self.inner.store
+    }
+
+    pub(crate) fn issuer(&self) -> &Issuer {
+        &self.inner.issuer
+    }
+
+    pub(crate) fn keyring(&self) -> &Keyring {
+        &self.inner.keyring
+    }
+
+    pub(crate) fn verifier(&self) -> &Verifier {
+        &self.inner.verifier
+    }
+
+    pub(crate) fn credentials(&self) -> &CredentialCache {
+        &self.inner.credentials
+    }
+
+    pub(crate) fn settings(&self) -> &AdminSettings {
+        &self.inner.settings
+    }
+
+    pub(crate) fn admin_tokens(&self) -> &AdminTokens {
+        &self.inner.tokens
+    }
+
+    pub(crate) fn probe(&self) -> &Probe {
+        &self.inner.probe
+    }
+}
+
+impl fmt::Debug for AdminState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.inner;
+        f.debug_struct("AdminState")
+            .field("store", &inner.store)
+            .field("keyring", &inner.keyring)
+            .field("settings", &inner.settings)
+            .field("tokens", &inner.tokens)
+            .field("probe", &inner.probe)
+            .field("readiness", &inner.readiness)
+            .finish_non_exhaustive()
+    }
+}

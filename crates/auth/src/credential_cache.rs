@@ -1,0 +1,207 @@
+//! Bindings as the data plane needs them, cached by binding id.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use http::HeaderValue;
+use zeroize::Zeroizing;
+use store::{BindingCredential, RateLimit, StoreError, StoreHandle};
+
+use crate::AuthError;
+
+/// How many times a load is repeated when an invalidation raced with it.
+const MAX_LOAD_ATTEMPTS: usize = 3;
+
+/// A binding resolved for forwarding: who it belongs to, which generations and scopes it
+/// accepts, and the upstream `Authorization` value, built once per load.
+pub struct Credential {
+    /// Binding id (`bid`).
+    pub binding_id: String,
+    /// Organization id; a token's `sub` must equal it.
+    pub org_id: String,
+    /// Current generation.
+    pub generation: i64,
+    /// Generation before the last rotation, while its grace window lasts.
+    pub previous_generation: Option<i64>,
+    /// Instant (unix seconds) the previous generation stops being accepted.
+    pub previous_valid_until: Option<i64>,
+    /// Scopes the binding grants.
+    pub scopes: Vec<String>,
+    /// Rate limit override.
+    pub rate_limit: Option<RateLimit>,
+    upstream_authorization: HeaderValue,
+    revoked_jtis: HashSet<String>,
+}
+
+impl Credential {
+    /// Builds the credential from a store record. The upstream key becomes
+    /// `Bearer <key>`, marked sensitive so hyper's HPACK never indexes it.
+    ///
+    /// Errors: [`AuthError::Internal`] when the key cannot be a header value.
+    pub fn from_store(record: BindingCredential) -> Result<Self, AuthError> {
+        Self::build(record).map_err(|reason| AuthError::Internal { reason })
+    }
+
+    fn build(record: BindingCredential) -> Result<Self, &'static str> {
+        let BindingCredential {
+            binding,
+            api_key,
+            revoked_jtis,
+        } = record;
+        let key = api_key.expose_secret();
+        // The temporary copy is zeroed on drop; the header value lives as long as the credential.
+        let mut value = Zeroizing::new(Vec::with_capacity(7 + key.len()));
+        value.extend_from_slice(b"Bearer ");
+        value.extend_from_slice(key);
+        let mut upstream_authorization = HeaderValue::from_bytes(&value)
+            .map_err(|_| "stored upstream api key is not a valid header value")?;
+        upstream_authorization.set_sensitive(true);
+        Ok(Self {
+            binding_id: binding.id,
+            org_id: binding.org_id,
+            generation: binding.generation,
+            previous_generation: binding.previous_generation,
+            previous_valid_until: binding.previous_generation_expires_at,
+            scopes: binding.scopes,
+            rate_limit: binding.rate_limit,
+            upstream_authorization,
+            revoked_jtis: revoked_jtis.into_iter().collect(),
+        })
+    }
+
+    /// The upstream `Authorization` value (`Bearer <key>`), marked sensitive. Never log it.
+    pub fn upstream_authorization(&self) -> &HeaderValue {
+        &self.upstream_authorization
+    }
+
+    /// Whether the token with this `jti` was revoked.
+    pub fn is_revoked(&self, jti: &str) -> bool {
+        self.revoked_jtis.contains(jti)
+    }
+
+    /// Whether a token of `generation` is accepted at `now`: the current generation, or the
+    /// previous one strictly before its grace window ends.
+    pub fn accepts_generation(&self, generation: i64, now: i64) -> bool {
+        if generation == self.generation {
+            return true;
+        }
+        match (self.previous_generation, self.previous_valid_until) {
+            (Some(previous), Some(until)) => generation == previous && now < until,
+            (Some(_), None) | (None, Some(_)) | (None, None) => false,
+        }
+    }
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credential")
+            .field("binding_id", &self.binding_id)
+            .field("org_id", &self.org_id)
+            .field("generation", &self.generation)
+            .field("previous_generation", &self.previous_generation)
+            .field("previous_valid_until", &self.previous_valid_until)
+            .field("scopes", &self.scopes)
+            .field("rate_limit", &self.rate_limit)
+            .field("upstream_authorization", &"[redacted]")
+            .field("revoked_jtis", &self.revoked_jtis.len())
+            .finish()
+    }
+}
+
+/// Credentials by binding id, loaded from the store on a miss (one load per id at a time),
+/// kept for a TTL and dropped at once by [`CredentialCache::invalidate`].
+///
+/// A deleted or unknown binding is cached as absent: binding ids are fresh UUIDs, so an id
+/// that is absent once never comes back.
+pub struct CredentialCache {
+    store: StoreHandle,
+    cache: moka::future::Cache<String, Option<Arc<Credential>>>,
+    /// Bumped by every invalidation. A load that saw it change while reading the store may
+    /// hold data from before the change, so it reads again instead of caching stale data.
+    epoch: AtomicU64,
+}
+
+/// Why a load failed; shared by every caller waiting on it.
+#[derive(Clone)]
+enum LoadError {
+    Store(Arc<StoreError>),
+    Credential(&'static str),
+}
+
+impl CredentialCache {
+    /// A cache of at most `capacity` bindings, each kept at most `ttl`.
+    pub fn new(store: StoreHandle, ttl: Duration, capacity: u64) -> Self {
+        let cache = moka::future::Cache::builder()
+            .max_capacity(capacity)
+            .time_to_live(ttl)
+            .build();
+        Self {
+            store,
+            cache,
+            epoch: AtomicU64::new(0),
+        }
+    }
+
+    /// The credential of `binding_id`; a hit makes no store call.
+    ///
+    /// Errors: [`AuthError::BindingNotFound`] (deleted or unknown, cached),
+    /// [`AuthError::StoreUnavailable`] (not cached), [`AuthError::Internal`] (bad stored key).
+    pub async fn get(&self, binding_id: &str, now: i64) -> Result<Arc<Credential>, AuthError> {
+        let entry = match self.cache.get(binding_id).await {
+            Some(entry) => entry,
+            None => self
+                .cache
+                .try_get_with_by_ref(binding_id, self.load(binding_id, now))
+                .await
+                .map_err(|err| match &*err {
+                    LoadError::Store(err) => AuthError::StoreUnavailable(Arc::clone(err)),
+                    LoadError::Credential(reason) => AuthError::Internal { reason },
+                })?,
+        };
+        entry.ok_or(AuthError::BindingNotFound)
+    }
+
+    /// Drops the cached credential of `binding_id`; the next `get` reads the store.
+    pub async fn invalidate(&self, binding_id: &str) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.cache.invalidate(binding_id).await;
+    }
+
+    /// Drops every cached credential.
+    pub fn invalidate_all(&self) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.cache.invalidate_all();
+    }
+
+    async fn load(&self, binding_id: &str, now: i64) -> Result<Option<Arc<Credential>>, LoadError> {
+        let mut attempt = 1;
+        loop {
+            let epoch = self.epoch.load(Ordering::Acquire);
+            let record = self
+                .store
+                .load_credential(binding_id, now)
+                .await
+                .map_err(|err| LoadError::Store(Arc::new(err)))?;
+            if self.epoch.load(Ordering::Acquire) == epoch || attempt >= MAX_LOAD_ATTEMPTS {
+                return match record {
+                    Some(record) => Credential::build(record)
+                        .map(|credential| Some(Arc::new(credential)))
+                        .map_err(LoadError::Credential),
+                    None => Ok(None),
+                };
+            }
+            attempt += 1;
+        }
+    }
+}
+
+impl fmt::Debug for CredentialCache {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CredentialCache")
+            .field("entries", &self.cache.entry_count())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,64 @@
+//! End-to-end tests: the real `binding-proxy` binary on 127.0.0.1, the emulator as upstream.
+
+mod admin_cli;
+mod at_rest;
+mod config_errors;
+mod dev_mode;
+mod routing;
+mod seeds;
+mod shutdown;
+mod streaming;
+mod tokens;
+
+use emulator::{EmulatorConfig, RunningEmulator};
+use testkit::{HttpClient, ProxyOptions, ProxyProcess};
+
+/// The compiled binary under test.
+pub(crate) fn bin() -> &'static std::path::Path {
+    std::path::Path::new(env!("CARGO_BIN_EXE_binding-proxy"))
+}
+
+/// An emulator that knows `real_key`, and a proxy in front of it.
+pub(crate) struct Stack {
+    pub(crate) emulator: RunningEmulator,
+    pub(crate) proxy: ProxyProcess,
+    pub(crate) http: HttpClient,
+}
+
+impl Stack {
+    pub(crate) async fn start(real_key: &str) -> Self {
+        Self::start_with(real_key, |o| o).await
+    }
+
+    pub(crate) async fn start_with(
+        real_key: &str,
+        options: impl FnOnce(ProxyOptions) -> ProxyOptions,
+    ) -> Self {
+        let emulator = emulator::Emulator::spawn(EmulatorConfig {
+            api_keys: vec![real_key.to_owned()],
+            ..Default::default()
+        })
+        .await
+        .expect("start the emulator");
+        let proxy =
+            ProxyProcess::start(bin(), options(ProxyOptions::new(emulator.base_url()))).await;
+        Self {
+            emulator,
+            proxy,
+            http: HttpClient::new(),
+        }
+    }
+
+    /// A stack with one binding for `org` holding `real_key`, and a token for it.
+    pub(crate) async fn with_binding(org: &str, real_key: &str) -> (Self, String) {
+        let stack = Self::start(real_key).await;
+        stack.proxy.create_binding(org, real_key).await;
+        let token = stack.proxy.token(org).await;
+        (stack, token)
+    }
+
+    /// `{TELNYX_BASE_URL}{path}`.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.proxy.base_url())
+    }
+}

@@ -1,0 +1,157 @@
+//! Routing and header hygiene through the real binary.
+
+use bytes::Bytes;
+use http::{Method, StatusCode};
+
+use crate::Stack;
+
+const KEY: &str = "KEY02ROUTING_real_upstream_key";
+
+#[tokio::test]
+async fn query_string_is_forwarded_byte_for_byte() {
+    let (stack, token) = Stack::with_binding("org-route-1", KEY).await;
+    let query = "filter%5Bstatus%5D=queued&page[size]=2&x=%20y+z&empty=";
+    stack
+        .http
+        .get_with_token(&stack.url(&format!("/v2/balance?{query}")), &token)
+        .await;
+    assert_eq!(
+        stack.emulator.journal().last().expect("seen").path_and_query,
+        format!("/v2/balance?{query}")
+    );
+}
+
+#[tokio::test]
+async fn hop_by_hop_headers_are_dropped_and_others_pass() {
+    let (stack, token) = Stack::with_binding("org-route-2", KEY).await;
+    let auth = format!("Bearer {token}");
+    let reply = stack
+        .http
+        .send(
+            Method::GET,
+            &stack.url("/v2/balance"),
+            &[
+                ("authorization", &auth),
+                ("connection", "keep-alive, x-drop-me"),
+                ("x-drop-me", "1"),
+                ("keep-alive", "timeout=5"),
+                ("proxy-authorization", "Basic Zm9vOmJhcg=="),
+                ("te", "trailers"),
+                ("user-agent", "Telnyx/Node 2.0"),
+                ("x-stainless-retry-count", "0"),
+                ("accept-encoding", "gzip"),
+            ],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let seen = stack.emulator.journal().last().expect("seen");
+    for dropped in ["x-drop-me", "keep-alive", "proxy-authorization", "te"] {
+        assert!(!seen.headers.contains_key(dropped), "{dropped} must not reach the upstream");
+    }
+    assert_eq!(seen.headers["user-agent"], "Telnyx/Node 2.0");
+    assert_eq!(seen.headers["x-stainless-retry-count"], "0");
+    assert_eq!(seen.headers["accept-encoding"], "gzip");
+    let host = seen.headers["host"].to_str().expect("host");
+    assert_eq!(host, stack.emulator.addr().to_string(), "Host names the upstream");
+    let authz = seen.headers["authorization"].to_str().expect("auth");
+    assert!(!authz.contains(&token), "the JWT never reaches the upstream");
+}
+
+#[tokio::test]
+async fn request_id_is_kept_or_minted_and_returned() {
+    let (stack, token) = Stack::with_binding("org-route-3", KEY).await;
+    let auth = format!("Bearer {token}");
+    let kept = stack
+        .http
+        .send(
+            Method::GET,
+            &stack.url("/v2/balance"),
+            &[("authorization", &auth), ("x-request-id", "req-abc-123")],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(kept.header("x-request-id"), Some("req-abc-123"));
+    assert_eq!(
+        stack.emulator.journal().last().expect("seen").headers["x-request-id"],
+        "req-abc-123"
+    );
+
+    let minted = stack
+        .http
+        .get_with_token(&stack.url("/v2/balance"), &token)
+        .await;
+    let id = minted.header("x-request-id").expect("a minted request id");
+    assert!(!id.is_empty());
+    assert_eq!(
+        stack.emulator.journal().last().expect("seen").headers["x-request-id"],
+        id
+    );
+
+    // Refusals carry it too, in the header and in the error document.
+    let refused = stack
+        .http
+        .send(
+            Method::GET,
+            &stack.url("/v2/balance"),
+            &[("x-request-id", "req-refused-1")],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(refused.header("x-request-id"), Some("req-refused-1"));
+    assert_eq!(refused.json()["errors"][0]["meta"]["request_id"], "req-refused-1");
+}
+
+#[tokio::test]
+async fn paths_outside_the_prefix_are_404_and_never_forwarded() {
+    let (stack, token) = Stack::with_binding("org-route-4", KEY).await;
+    let base = format!("http://{}", stack.proxy.dataplane);
+    for path in [
+        "/v2/balance",
+        "/",
+        "/v2/compute/internal/binding-proxy",
+        "/v2/compute/internal/binding-proxy/",
+        "/v2/compute/internal/binding-proxyX/v2/balance",
+        "/v1/bindings",
+    ] {
+        let reply = stack
+            .http
+            .get_with_token(&format!("{base}{path}"), &token)
+            .await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(reply.error_code().as_deref(), Some("route_not_found"), "{path}");
+    }
+    assert!(stack.emulator.journal().is_empty(), "nothing reached the upstream");
+}
+
+#[tokio::test]
+async fn health_probes_answer_without_a_token() {
+    let stack = Stack::start(KEY).await;
+    let base = format!("http://{}", stack.proxy.dataplane);
+    for probe in ["/health/liveness", "/health/readiness"] {
+        let reply = stack
+            .http
+            .send(Method::GET, &format!("{base}{probe}"), &[], Bytes::new())
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{probe}");
+    }
+}
+
+#[tokio::test]
+async fn upstream_errors_pass_through_untouched() {
+    let (stack, token) = Stack::with_binding("org-route-5", KEY).await;
+    let reply = stack
+        .http
+        .get_with_token(&stack.url("/v2/_emulator/status/422"), &token)
+        .await;
+    assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY);
+    let direct = stack
+        .http
+        .get_with_token(
+            &format!("{}/v2/_emulator/status/422", stack.emulator.base_url()),
+            KEY,
+        )
+        .await;
+    assert_eq!(reply.body, direct.body, "the upstream's body, unchanged");
+}

@@ -1,0 +1,202 @@
+//! Start-up errors, per-request refusals, and the one mapping from a refusal to a response.
+
+use auth::AuthError;
+use auth::error_document::{ErrorCode, error_json};
+use bytes::Bytes;
+use http::header::{ALLOW, CONTENT_TYPE, HeaderName, HeaderValue, WWW_AUTHENTICATE};
+use http::Response;
+use http_body_util::{Either, Full};
+
+use crate::proxy::ProxyBody;
+use crate::request_id::{RequestId, X_REQUEST_ID};
+use crate::route::TargetProblem;
+
+/// Why the data plane could not be set up. Reported at start-up, before a port is bound.
+#[derive(Debug, thiserror::Error)]
+pub enum DataplaneError {
+    /// `path_prefix` is not empty or `/…` without a trailing slash, or holds `%`, `?`, `#`,
+    /// `\`, spaces or non-ASCII.
+    #[error("path prefix must be empty or start with '/', without a trailing slash or escapes")]
+    InvalidPathPrefix,
+    /// `upstream_base_url` has no scheme or host, or has a path, query or user info.
+    #[error("upstream base url must be an origin: scheme://host[:port]")]
+    UpstreamNotOrigin,
+    /// `upstream_base_url` is neither `http` nor `https`.
+    #[error("upstream base url scheme must be http or https")]
+    UpstreamScheme,
+    /// `max_header_bytes` is below what the HTTP/1 parser can work with.
+    #[error("max header bytes must be at least {min}, got {got}")]
+    MaxHeaderBytesTooSmall {
+        /// The smallest accepted value.
+        min: usize,
+        /// The configured value.
+        got: usize,
+    },
+    /// The TLS client configuration could not be built.
+    #[error("upstream tls configuration failed")]
+    Tls(#[source] rustls::Error),
+}
+
+/// Why the upstream exchange failed. Whose fault: the upstream's (502/504).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum UpstreamError {
+    /// No connection could be made; nothing was sent, so a retry is safe.
+    #[error("upstream could not be reached")]
+    Unavailable(#[source] hyper_util::client::legacy::Error),
+    /// The exchange failed after the request may have been sent.
+    #[error("upstream request failed")]
+    Failed(#[source] hyper_util::client::legacy::Error),
+    /// No response headers within the response timeout after the request body was sent.
+    #[error("upstream did not answer in time")]
+    Timeout,
+}
+
+/// Why a request was answered by the proxy instead of the upstream.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Refusal {
+    /// `CONNECT` is never proxied (the client's fault, 405).
+    #[error("method is not proxied")]
+    MethodNotAllowed,
+    /// A hostile or malformed request target (the client's fault, 400).
+    #[error(transparent)]
+    BadTarget(TargetProblem),
+    /// Not an API path under the prefix (the client's fault, 404).
+    #[error("no route for this path")]
+    RouteNotFound,
+    /// Authentication failed: the client's token (401), or our store (503), or our bug (500).
+    #[error(transparent)]
+    Auth(AuthError),
+    /// Readiness is off: the proxy is draining (503).
+    #[error("proxy is shutting down")]
+    NotReady,
+    /// The upstream failed (502/504).
+    #[error(transparent)]
+    Upstream(UpstreamError),
+}
+
+/// `x-should-retry`: the SDKs' signal to skip their automatic retry.
+const X_SHOULD_RETRY: HeaderName = HeaderName::from_static("x-should-retry");
+const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
+const INVALID_TOKEN: HeaderValue = HeaderValue::from_static(r#"Bearer error="invalid_token""#);
+const PROXIED_METHODS: HeaderValue =
+    HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+
+/// Whether the SDKs may retry this refusal on their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// Leave the SDK's default policy alone.
+    SdkDefault,
+    /// `x-should-retry: false`: the request may have reached the upstream (a POST must not be
+    /// sent twice) or will not get better by retrying now.
+    Never,
+}
+
+impl Refusal {
+    /// The error code (and so the status) this refusal is answered with.
+    pub(crate) fn code(&self) -> ErrorCode {
+        self.classify().0
+    }
+
+    /// The one table: code and retry advice for every refusal.
+    fn classify(&self) -> (ErrorCode, Retry) {
+        match self {
+            Self::MethodNotAllowed => (ErrorCode::MethodNotAllowed, Retry::SdkDefault),
+            Self::BadTarget(problem) => match problem {
+                TargetProblem::DotSegment
+                | TargetProblem::ControlCharacter
+                | TargetProblem::Backslash
+                | TargetProblem::InvalidPercentEscape
+                | TargetProblem::EmptySegment
+                | TargetProblem::NotOriginForm => (ErrorCode::BadRequestTarget, Retry::SdkDefault),
+            },
+            Self::RouteNotFound => (ErrorCode::RouteNotFound, Retry::SdkDefault),
+            Self::Auth(err) => (err.code(), Retry::SdkDefault),
+            Self::NotReady => (ErrorCode::ShuttingDown, Retry::SdkDefault),
+            Self::Upstream(err) => match err {
+                UpstreamError::Unavailable(_) => (ErrorCode::UpstreamUnavailable, Retry::SdkDefault),
+                UpstreamError::Failed(_) => (ErrorCode::UpstreamFailed, Retry::Never),
+                UpstreamError::Timeout => (ErrorCode::UpstreamTimeout, Retry::Never),
+            },
+        }
+    }
+
+    /// The response for this refusal: the error document, its status, `x-request-id`,
+    /// `WWW-Authenticate` on token refusals, `x-should-retry` where a retry could repeat a
+    /// side effect, `Allow` on 405.
+    pub(crate) fn into_response(self, request_id: &RequestId) -> Response<ProxyBody> {
+        let (code, retry) = self.classify();
+        let detail = self.to_string();
+        let body = error_json(code, &detail, request_id.as_str());
+        let mut response = Response::new(Either::Right(Full::new(Bytes::from(body))));
+        *response.status_mut() = code.status();
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, APPLICATION_JSON);
+        headers.insert(X_REQUEST_ID, request_id.header_value());
+        if code.is_token_refusal() {
+            headers.insert(WWW_AUTHENTICATE, INVALID_TOKEN);
+        }
+        if code == ErrorCode::MethodNotAllowed {
+            headers.insert(ALLOW, PROXIED_METHODS);
+        }
+        match retry {
+            Retry::Never => {
+                headers.insert(X_SHOULD_RETRY, HeaderValue::from_static("false"));
+            }
+            Retry::SdkDefault => {}
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::StatusCode;
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    async fn answer(refusal: Refusal) -> (Response<()>, serde_json::Value) {
+        let id = RequestId::mint();
+        let (parts, body) = refusal.into_response(&id).into_parts();
+        let bytes = body.collect().await.unwrap().to_bytes();
+        let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(json["errors"][0]["meta"]["request_id"], id.as_str());
+        assert_eq!(parts.headers[X_REQUEST_ID], id.as_str());
+        assert_eq!(parts.headers[CONTENT_TYPE], "application/json");
+        (Response::from_parts(parts, ()), json)
+    }
+
+    #[tokio::test]
+    async fn token_refusals_are_401_with_www_authenticate() {
+        let (response, json) = answer(Refusal::Auth(AuthError::TokenExpired)).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers()[WWW_AUTHENTICATE], r#"Bearer error="invalid_token""#);
+        assert_eq!(json["errors"][0]["code"], "token_expired");
+        assert!(!response.headers().contains_key(X_SHOULD_RETRY));
+    }
+
+    #[tokio::test]
+    async fn timeouts_tell_the_sdk_not_to_retry() {
+        let (response, json) = answer(Refusal::Upstream(UpstreamError::Timeout)).await;
+        assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(response.headers()[X_SHOULD_RETRY], "false");
+        assert_eq!(json["errors"][0]["code"], "upstream_timeout");
+    }
+
+    #[tokio::test]
+    async fn bad_targets_and_routes_and_methods_have_their_codes() {
+        let (response, json) = answer(Refusal::BadTarget(TargetProblem::DotSegment)).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(json["errors"][0]["code"], "bad_request_target");
+        assert_eq!(json["errors"][0]["detail"], "path contains a dot segment");
+        let (response, _) = answer(Refusal::RouteNotFound).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        let (response, json) = answer(Refusal::MethodNotAllowed).await;
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert!(response.headers().contains_key(ALLOW));
+        assert_eq!(json["errors"][0]["code"], "method_not_allowed");
+        let (response, json) = answer(Refusal::NotReady).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(json["errors"][0]["code"], "shutting_down");
+    }
+}

@@ -1,0 +1,275 @@
+//! One request's life: probes → method and target checks → route → authenticate → forward →
+//! stream the answer back. Every refusal is decided before a byte goes upstream.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use auth::{Authenticator, Claims};
+use bytes::Bytes;
+use http::header::{AUTHORIZATION, HOST};
+use http::uri::{Parts, PathAndQuery};
+use http::{Extensions, Method, Request, Response, StatusCode, Uri, Version};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use tracing::Instrument;
+use tracing::field::Empty;
+
+use crate::error::{DataplaneError, Refusal};
+use crate::forward::UpstreamClient;
+use crate::health::{self, Readiness};
+use crate::hop_headers;
+use crate::request_id::{RequestId, X_REQUEST_ID};
+use crate::route::{Route, RouteError, TargetProblem};
+use crate::settings::{DataplaneSettings, Upstream};
+
+/// The body of every data-plane response: the upstream's, streamed, or one the proxy wrote.
+pub(crate) type ProxyBody = Either<Incoming, Full<Bytes>>;
+
+/// The data plane's shared state. Build once, share as `Arc<Proxy>` with [`crate::serve`].
+pub struct Proxy {
+    settings: DataplaneSettings,
+    upstream: Upstream,
+    authenticator: Arc<Authenticator>,
+    client: UpstreamClient,
+    readiness: Readiness,
+    clock: fn() -> i64,
+}
+
+impl fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Proxy")
+            .field("settings", &self.settings)
+            .field("ready", &self.readiness.is_ready())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Unix seconds from the system clock; the default clock.
+fn system_clock() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |since| i64::try_from(since.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// What the access log reports about a request, filled in as the request progresses.
+#[derive(Default)]
+struct Facts {
+    /// Set once routed; cheap clone (shared bytes), read for `api_group`.
+    route: Option<Route>,
+    /// Set once authenticated.
+    claims: Option<Arc<Claims>>,
+    /// Time from sending upstream to the response headers.
+    upstream: Option<Duration>,
+}
+
+impl Proxy {
+    /// Checks `settings` and builds the upstream client (no connection is opened yet).
+    ///
+    /// # Errors
+    /// [`DataplaneError`] for an invalid prefix, upstream URL or header limit, or a TLS
+    /// configuration failure.
+    pub fn new(
+        settings: DataplaneSettings,
+        authenticator: Arc<Authenticator>,
+        readiness: Readiness,
+    ) -> Result<Self, DataplaneError> {
+        let upstream = settings.validate()?;
+        let client = UpstreamClient::new(&settings)?;
+        Ok(Self {
+            settings,
+            upstream,
+            authenticator,
+            client,
+            readiness,
+            clock: system_clock,
+        })
+    }
+
+    /// Replaces the clock (unix seconds) token times are checked against; for tests.
+    #[must_use]
+    pub fn with_clock(mut self, clock: fn() -> i64) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The settings this proxy runs with.
+    pub fn settings(&self) -> &DataplaneSettings {
+        &self.settings
+    }
+
+    /// The readiness flag the probes report.
+    pub fn readiness(&self) -> &Readiness {
+        &self.readiness
+    }
+
+    /// Answers one request; never fails (refusals are responses).
+    pub(crate) async fn handle(&self, request: Request<Incoming>) -> Response<ProxyBody> {
+        let request_id = RequestId::from_headers(request.headers());
+        if let Some(probe) = health::answer(&request, &self.readiness, &request_id) {
+            return probe;
+        }
+        let started = Instant::now();
+        let method = request.method().clone();
+        let span = tracing::info_span!(
+            "request",
+            request_id = request_id.as_str(),
+            method = method.as_str(),
+            api_group = Empty,
+            org_id = Empty,
+            binding_id = Empty,
+            function_id = Empty,
+        );
+        async {
+            let mut facts = Facts::default();
+            let (mut response, code) = match self.forward(request, &request_id, &mut facts).await {
+                Ok(response) => (response.map(Either::Left), None),
+                Err(refusal) => {
+                    log_refusal(&refusal);
+                    let code = refusal.code();
+                    (refusal.into_response(&request_id), Some(code.as_str()))
+                }
+            };
+            response
+                .headers_mut()
+                .insert(X_REQUEST_ID, request_id.header_value());
+            access_log(&request_id, &method, &facts, response.status(), code, started);
+            response
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// Checks, authenticates and forwards; returns the upstream response with hop-by-hop
+    /// headers removed.
+    async fn forward(
+        &self,
+        request: Request<Incoming>,
+        request_id: &RequestId,
+        facts: &mut Facts,
+    ) -> Result<Response<Incoming>, Refusal> {
+        if request.method() == Method::CONNECT {
+            return Err(Refusal::MethodNotAllowed);
+        }
+        // Absolute-form (`GET http://other/ HTTP/1.1`) would let a client pick the upstream
+        // host. HTTP/2 requests always carry :scheme and :authority, so only HTTP/1 is checked.
+        let uri = request.uri();
+        if request.version() <= Version::HTTP_11
+            && (uri.scheme().is_some() || uri.authority().is_some())
+        {
+            return Err(Refusal::BadTarget(TargetProblem::NotOriginForm));
+        }
+        let target = uri
+            .path_and_query()
+            .ok_or(Refusal::BadTarget(TargetProblem::NotOriginForm))?;
+        let route = Route::parse(&self.settings.path_prefix, target.as_str()).map_err(
+            |err| match err {
+                RouteError::NotFound => Refusal::RouteNotFound,
+                RouteError::BadTarget(problem) => Refusal::BadTarget(problem),
+            },
+        )?;
+        let span = tracing::Span::current();
+        span.record("api_group", route.api_group());
+        facts.route = Some(route.clone());
+
+        let authenticated = self
+            .authenticator
+            .authenticate(request.headers(), (self.clock)())
+            .await
+            .map_err(Refusal::Auth)?;
+        let claims = &authenticated.claims;
+        span.record("org_id", claims.sub.as_str());
+        span.record("binding_id", claims.bid.as_str());
+        if let Some(function_id) = &claims.fid {
+            span.record("function_id", function_id.as_str());
+        }
+        facts.claims = Some(Arc::clone(claims));
+
+        let (mut parts, body) = request.into_parts();
+        hop_headers::strip(&mut parts.headers);
+        // The client's Host names the proxy; hyper's client sets the upstream's from the URI
+        // (Host on HTTP/1, :authority on HTTP/2).
+        parts.headers.remove(HOST);
+        parts.headers.insert(
+            AUTHORIZATION,
+            authenticated.credential.upstream_authorization().clone(),
+        );
+        parts
+            .headers
+            .insert(X_REQUEST_ID, request_id.header_value());
+        parts.uri = self.upstream_uri(route.into_path_and_query())?;
+        // The upstream connection's protocol is negotiated by ALPN, not inherited from ours.
+        parts.version = Version::HTTP_11;
+        parts.extensions = Extensions::new();
+
+        let sent = Instant::now();
+        let response = self
+            .client
+            .send(Request::from_parts(parts, body))
+            .await
+            .map_err(Refusal::Upstream)?;
+        facts.upstream = Some(sent.elapsed());
+
+        let (mut parts, body) = response.into_parts();
+        hop_headers::strip(&mut parts.headers);
+        parts.version = Version::HTTP_11;
+        Ok(Response::from_parts(parts, body))
+    }
+
+    fn upstream_uri(&self, path_and_query: PathAndQuery) -> Result<Uri, Refusal> {
+        let mut parts = Parts::default();
+        parts.scheme = Some(self.upstream.scheme.clone());
+        parts.authority = Some(self.upstream.authority.clone());
+        parts.path_and_query = Some(path_and_query);
+        // Scheme and authority were validated at start-up and the path was parsed.
+        Uri::from_parts(parts).map_err(|_| Refusal::BadTarget(TargetProblem::NotOriginForm))
+    }
+}
+
+/// A refusal is the client's problem or a degraded upstream/store, never an ERROR.
+fn log_refusal(refusal: &Refusal) {
+    match refusal {
+        Refusal::Upstream(err) => tracing::warn!(error = %err, source = ?std::error::Error::source(err), "upstream exchange failed"),
+        Refusal::Auth(auth::AuthError::StoreUnavailable(err)) => {
+            tracing::warn!(error = %err, "store unavailable");
+        }
+        Refusal::Auth(auth::AuthError::Internal { reason }) => {
+            tracing::warn!(reason, "authentication failed on our side");
+        }
+        Refusal::MethodNotAllowed
+        | Refusal::BadTarget(_)
+        | Refusal::RouteNotFound
+        | Refusal::Auth(_)
+        | Refusal::NotReady => tracing::debug!(error = %refusal, "request refused"),
+    }
+}
+
+/// The one access-log line per request, logged when the response head is ready (the body
+/// may still be streaming). Never the query string, a token or a key.
+fn access_log(
+    request_id: &RequestId,
+    method: &Method,
+    facts: &Facts,
+    status: StatusCode,
+    code: Option<&'static str>,
+    started: Instant,
+) {
+    let claims = facts.claims.as_deref();
+    tracing::info!(
+        target: "binding_proxy::access",
+        request_id = request_id.as_str(),
+        org_id = claims.map(|c| c.sub.as_str()),
+        function_id = claims.and_then(|c| c.fid.as_deref()),
+        method = method.as_str(),
+        api_group = facts.route.as_ref().map(Route::api_group),
+        status = status.as_u16(),
+        code,
+        duration_ms = millis(started.elapsed()),
+        upstream_ms = facts.upstream.map(millis),
+        "request"
+    );
+}
+
+fn millis(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}

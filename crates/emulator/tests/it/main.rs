@@ -1,0 +1,12 @@
+//! Integration tests: the emulator on a real socket on 127.0.0.1, called over HTTP.
+
+// Other crates import this one as `emulator`; the tests use the same name.
+extern crate binding_proxy_emulator as emulator;
+
+mod account;
+mod auth;
+mod journal;
+mod kv;
+mod server;
+mod streaming;
+mod support;

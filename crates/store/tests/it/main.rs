@@ -1,0 +1,10 @@
+//! Integration tests for the store, one binary (see STYLE.md).
+//!
+//! `contract` is the backend-neutral behaviour suite, written against `StoreHandle` only; each
+//! backend runs it with one `run_contract_suite!` line (`sqlite` does, for memory and file
+//! stores). The other modules test what only one backend or type has: at-rest encryption of the
+//! SQLite file, master key files.
+
+mod contract;
+mod master_key;
+mod sqlite;
