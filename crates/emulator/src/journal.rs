@@ -10,8 +10,7 @@ use http::{HeaderMap, Method, Version};
 /// How many entries the journal keeps; older ones are dropped first.
 pub(crate) const JOURNAL_CAPACITY: usize = 10_000;
 
-/// Every request the emulator received, in arrival order (the last
-/// [`JOURNAL_CAPACITY`](crate::journal) = 10,000 of them).
+/// Every request the emulator received, in arrival order; only the newest 10,000 are kept.
 ///
 /// An entry is recorded when the request head arrives, before authentication, so refused
 /// requests are journaled too. Clones share the same journal.
@@ -142,10 +141,7 @@ mod tests {
         assert_eq!(journal.len(), JOURNAL_CAPACITY);
         assert_eq!(journal.entries()[0].path_and_query, "/v2/5");
         let last = journal.last().unwrap();
-        assert_eq!(
-            last.path_and_query,
-            format!("/v2/{}", JOURNAL_CAPACITY + 4)
-        );
+        assert_eq!(last.path_and_query, format!("/v2/{}", JOURNAL_CAPACITY + 4));
     }
 
     #[test]

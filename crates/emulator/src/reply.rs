@@ -23,8 +23,13 @@ pub(crate) fn empty(status: StatusCode) -> Response<ResponseBody> {
 
 /// `status` with `value` as an `application/json` body.
 pub(crate) fn json(status: StatusCode, value: &serde_json::Value) -> Response<ResponseBody> {
-    let mut response = with_status(status, Full::new(Bytes::from(value.to_string())).boxed_unsync());
-    response.headers_mut().insert(CONTENT_TYPE, APPLICATION_JSON);
+    let mut response = with_status(
+        status,
+        Full::new(Bytes::from(value.to_string())).boxed_unsync(),
+    );
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, APPLICATION_JSON);
     response
 }
 

@@ -60,7 +60,10 @@ impl<'a> Route<'a> {
 
 /// Answers one request. Every request is journaled first; every body is read to its end
 /// before the response is returned, so its journal entry holds the full body length.
-pub(crate) async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Response<ResponseBody> {
+pub(crate) async fn handle(
+    shared: Arc<Shared>,
+    request: Request<Incoming>,
+) -> Response<ResponseBody> {
     let (parts, body) = request.into_parts();
     let recorded = shared.journal.record(&parts);
     let mut body = RequestBody::new(body, recorded);
@@ -196,7 +199,13 @@ mod tests {
                 raw_key: ""
             })
         );
-        for unknown in ["", "storage/kvs/", "storage/kvs//keys", "storage/kvs/a/b", "nope"] {
+        for unknown in [
+            "",
+            "storage/kvs/",
+            "storage/kvs//keys",
+            "storage/kvs/a/b",
+            "nope",
+        ] {
             assert_eq!(Route::parse(unknown), None, "{unknown:?}");
         }
     }

@@ -103,7 +103,16 @@ mod tests {
     #[test]
     fn disallowed_empty_or_badly_escaped_keys_are_refused() {
         for raw in [
-            "", "a:b", "a%3Ab", "a%20b", "a b", "caf%C3%A9", "a%2", "a%zz", "a+b", "a%00",
+            "",
+            "a:b",
+            "a%3Ab",
+            "a%20b",
+            "a b",
+            "caf%C3%A9",
+            "a%2",
+            "a%zz",
+            "a+b",
+            "a%00",
         ] {
             assert_eq!(
                 KvKey::from_raw_path(raw),

@@ -99,12 +99,7 @@ pub(crate) fn delete_namespace(kv: &KvStore, id: &str) -> Answer {
 }
 
 /// `PUT /v2/storage/kvs/{id}/keys/{key}`: the body is the value, stored verbatim.
-pub(crate) async fn put_key(
-    kv: &KvStore,
-    id: &str,
-    key: KvKey,
-    body: &mut RequestBody,
-) -> Answer {
+pub(crate) async fn put_key(kv: &KvStore, id: &str, key: KvKey, body: &mut RequestBody) -> Answer {
     let value = body.read_to_end(MAX_VALUE_BYTES).await?;
     let status = match kv.put(id, key, value)? {
         Written::Created => StatusCode::CREATED,

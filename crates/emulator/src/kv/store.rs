@@ -199,10 +199,7 @@ impl KvStore {
     /// [`KvError::NamespaceNotFound`], [`KvError::KeyNotFound`].
     pub(crate) fn get(&self, id: &str, key: &KvKey) -> Result<Bytes, KvError> {
         let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
-        let namespace = state
-            .namespaces
-            .get(id)
-            .ok_or(KvError::NamespaceNotFound)?;
+        let namespace = state.namespaces.get(id).ok_or(KvError::NamespaceNotFound)?;
         namespace
             .keys
             .get(key.as_str())
@@ -239,10 +236,7 @@ impl KvStore {
         limit: usize,
     ) -> Result<KeyPage, KvError> {
         let state = self.state.read().unwrap_or_else(PoisonError::into_inner);
-        let namespace = state
-            .namespaces
-            .get(id)
-            .ok_or(KvError::NamespaceNotFound)?;
+        let namespace = state.namespaces.get(id).ok_or(KvError::NamespaceNotFound)?;
         let start = match after {
             Some(after) if after.as_str() >= prefix => Bound::Excluded(after.as_str()),
             Some(_) | None => Bound::Included(prefix),

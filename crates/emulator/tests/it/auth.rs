@@ -24,7 +24,11 @@ async fn request_without_authorization_gets_401_with_the_upstream_error() {
 #[tokio::test]
 async fn request_with_an_unknown_key_or_a_jwt_gets_401() {
     let api = Api::start().await;
-    for authorization in ["Bearer wrong-key", "Bearer eyJhbGciOiJFUzI1NiJ9.e30.sig", "KEY-emulator-test"] {
+    for authorization in [
+        "Bearer wrong-key",
+        "Bearer eyJhbGciOiJFUzI1NiJ9.e30.sig",
+        "KEY-emulator-test",
+    ] {
         let request = Request::get(api.url("/v2/storage/kvs"))
             .header("authorization", authorization)
             .body(full(""))
@@ -45,7 +49,12 @@ async fn emulator_without_keys_refuses_everything_under_v2() {
 #[tokio::test]
 async fn unknown_routes_are_404_error_documents() {
     let api = Api::start().await;
-    for path in ["/v2/nothing-here", "/v3/balance", "/", "/v2/storage/kvs/a/b"] {
+    for path in [
+        "/v2/nothing-here",
+        "/v3/balance",
+        "/",
+        "/v2/storage/kvs/a/b",
+    ] {
         let reply = api.get(path).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
         assert_eq!(reply.error_code(), "10005", "{path}");

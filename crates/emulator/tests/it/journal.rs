@@ -12,7 +12,8 @@ async fn journal_records_raw_path_and_query_headers_and_body_length() {
         .header("x-stainless-lang", "js")
         .body(full("four"))
         .unwrap();
-    api.send(request).await;
+    let reply = api.send(request).await;
+    assert_eq!(reply.version, Version::HTTP_11);
 
     let entry = api.running.journal().last().unwrap();
     assert_eq!(entry.method, Method::PUT);
@@ -44,7 +45,10 @@ async fn refused_requests_are_journaled_in_order_and_clear_empties_it() {
         .into_iter()
         .map(|entry| entry.path_and_query)
         .collect();
-    assert_eq!(paths, ["/v2/balance?first", "/v2/balance?second", "/elsewhere"]);
+    assert_eq!(
+        paths,
+        ["/v2/balance?first", "/v2/balance?second", "/elsewhere"]
+    );
     assert_eq!(journal.len(), 3);
     journal.clear();
     assert!(journal.is_empty());

@@ -136,7 +136,11 @@ async fn key_with_a_colon_is_400_10015() {
     let id = api.namespace("ns").await;
     for key in ["user:123", "user%3A123", "", "caf%C3%A9", "bad%zz"] {
         let reply = api
-            .call(Method::PUT, &format!("/v2/storage/kvs/{id}/keys/{key}"), "v")
+            .call(
+                Method::PUT,
+                &format!("/v2/storage/kvs/{id}/keys/{key}"),
+                "v",
+            )
             .await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{key:?}");
         assert_eq!(reply.error_code(), "10015", "{key:?}");
@@ -187,7 +191,12 @@ async fn key_listing_filters_by_prefix_and_sorts() {
     assert_eq!(page["record_type"], "storage_kv_key");
     assert_eq!(key_names(&page), ["user/1", "user/10", "user/2"]);
     assert_eq!(page["data"][0]["size_bytes"], 5);
-    assert!(page["data"][0]["updated_at"].as_str().unwrap().ends_with('Z'));
+    assert!(
+        page["data"][0]["updated_at"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z')
+    );
     assert_eq!(page["meta"]["has_more"], false);
     assert!(page["meta"].get("cursor").is_none());
 
@@ -203,11 +212,19 @@ async fn key_listing_pages_with_a_cursor_until_has_more_is_false() {
     let id = api.namespace("ns").await;
     let expected = ["k/a", "k/b", "k/c", "k/d"];
     for key in expected.iter().rev() {
-        api.call(Method::PUT, &format!("/v2/storage/kvs/{id}/keys/{key}"), "v")
-            .await;
-    }
-    api.call(Method::PUT, &format!("/v2/storage/kvs/{id}/keys/other"), "v")
+        api.call(
+            Method::PUT,
+            &format!("/v2/storage/kvs/{id}/keys/{key}"),
+            "v",
+        )
         .await;
+    }
+    api.call(
+        Method::PUT,
+        &format!("/v2/storage/kvs/{id}/keys/other"),
+        "v",
+    )
+    .await;
 
     let mut seen = Vec::new();
     let mut query = "?prefix=k/&limit=1".to_owned();
@@ -219,7 +236,10 @@ async fn key_listing_pages_with_a_cursor_until_has_more_is_false() {
         }
         let cursor = page["meta"]["cursor"].as_str().unwrap();
         query = format!("?prefix=k/&limit=1&cursor={cursor}");
-        assert!(seen.len() <= expected.len(), "paging does not end: {seen:?}");
+        assert!(
+            seen.len() <= expected.len(),
+            "paging does not end: {seen:?}"
+        );
     }
     assert_eq!(seen, expected);
 }
@@ -228,11 +248,19 @@ async fn key_listing_pages_with_a_cursor_until_has_more_is_false() {
 async fn key_listing_refuses_bad_limits_and_cursors() {
     let api = Api::start().await;
     let id = api.namespace("ns").await;
-    for query in ["?limit=0", "?limit=1001", "?limit=ten", "?limit=", "?cursor=%21%21"] {
+    for query in [
+        "?limit=0",
+        "?limit=1001",
+        "?limit=ten",
+        "?limit=",
+        "?cursor=%21%21",
+    ] {
         let reply = api.get(&format!("/v2/storage/kvs/{id}/keys{query}")).await;
         assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{query}");
         assert_eq!(reply.error_code(), "10015", "{query}");
     }
-    let max = api.get(&format!("/v2/storage/kvs/{id}/keys?limit=1000")).await;
+    let max = api
+        .get(&format!("/v2/storage/kvs/{id}/keys?limit=1000"))
+        .await;
     assert_eq!(max.status, StatusCode::OK);
 }

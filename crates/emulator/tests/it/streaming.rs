@@ -34,7 +34,9 @@ async fn source_streams_exactly_the_requested_bytes_chunked() {
     let api = Api::start().await;
     let total = 1_000_003usize;
     let reply = api
-        .get(&format!("/v2/_emulator/source?bytes={total}&chunk_bytes=4096"))
+        .get(&format!(
+            "/v2/_emulator/source?bytes={total}&chunk_bytes=4096"
+        ))
         .await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.content_type(), "application/octet-stream");

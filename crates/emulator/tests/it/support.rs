@@ -11,38 +11,38 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-pub type ClientBody = UnsyncBoxBody<Bytes, Infallible>;
+pub(crate) type ClientBody = UnsyncBoxBody<Bytes, Infallible>;
 
-pub const KEY: &str = "KEY-emulator-test";
+pub(crate) const KEY: &str = "KEY-emulator-test";
 
-pub struct Api {
-    pub running: RunningEmulator,
-    pub client: Client<HttpConnector, ClientBody>,
+pub(crate) struct Api {
+    pub(crate) running: RunningEmulator,
+    pub(crate) client: Client<HttpConnector, ClientBody>,
 }
 
 #[derive(Debug)]
-pub struct Reply {
-    pub status: StatusCode,
-    pub headers: HeaderMap,
-    pub version: Version,
-    pub body: Bytes,
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) version: Version,
+    pub(crate) body: Bytes,
 }
 
 impl Reply {
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|err| panic!("not JSON ({err}): {:?}", self.body))
     }
 
     /// The `code` of the first error in an error document.
-    pub fn error_code(&self) -> String {
+    pub(crate) fn error_code(&self) -> String {
         self.json()["errors"][0]["code"]
             .as_str()
             .expect("an error document")
             .to_owned()
     }
 
-    pub fn content_type(&self) -> &str {
+    pub(crate) fn content_type(&self) -> &str {
         self.headers
             .get(http::header::CONTENT_TYPE)
             .map(|value| value.to_str().unwrap())
@@ -50,7 +50,7 @@ impl Reply {
     }
 }
 
-pub fn config() -> EmulatorConfig {
+pub(crate) fn config() -> EmulatorConfig {
     EmulatorConfig {
         api_keys: vec![KEY.to_owned()],
         ..EmulatorConfig::default()
@@ -58,29 +58,29 @@ pub fn config() -> EmulatorConfig {
 }
 
 impl Api {
-    pub async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         Self::start_with(config()).await
     }
 
-    pub async fn start_with(config: EmulatorConfig) -> Self {
+    pub(crate) async fn start_with(config: EmulatorConfig) -> Self {
         let running = Emulator::spawn(config).await.unwrap();
         let client = Client::builder(TokioExecutor::new()).build_http();
         Self { running, client }
     }
 
-    pub fn url(&self, path_and_query: &str) -> String {
+    pub(crate) fn url(&self, path_and_query: &str) -> String {
         format!("{}{}", self.running.base_url(), path_and_query)
     }
 
     /// A request with the test key.
-    pub fn request(&self, method: Method, path_and_query: &str) -> http::request::Builder {
+    pub(crate) fn request(&self, method: Method, path_and_query: &str) -> http::request::Builder {
         Request::builder()
             .method(method)
             .uri(self.url(path_and_query))
             .header("authorization", format!("Bearer {KEY}"))
     }
 
-    pub async fn send(&self, request: Request<ClientBody>) -> Reply {
+    pub(crate) async fn send(&self, request: Request<ClientBody>) -> Reply {
         let response = self.client.request(request).await.unwrap();
         let (parts, body) = response.into_parts();
         Reply {
@@ -92,7 +92,12 @@ impl Api {
     }
 
     /// An authenticated request with a whole body.
-    pub async fn call(&self, method: Method, path_and_query: &str, body: impl Into<Bytes>) -> Reply {
+    pub(crate) async fn call(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: impl Into<Bytes>,
+    ) -> Reply {
         let request = self
             .request(method, path_and_query)
             .body(full(body))
@@ -100,14 +105,18 @@ impl Api {
         self.send(request).await
     }
 
-    pub async fn get(&self, path_and_query: &str) -> Reply {
+    pub(crate) async fn get(&self, path_and_query: &str) -> Reply {
         self.call(Method::GET, path_and_query, Bytes::new()).await
     }
 
     /// Creates a namespace and polls it once, so it is `provision_ok`; returns its id.
-    pub async fn namespace(&self, name: &str) -> String {
+    pub(crate) async fn namespace(&self, name: &str) -> String {
         let created = self
-            .call(Method::POST, "/v2/storage/kvs", format!(r#"{{"name":"{name}"}}"#))
+            .call(
+                Method::POST,
+                "/v2/storage/kvs",
+                format!(r#"{{"name":"{name}"}}"#),
+            )
             .await;
         assert_eq!(created.status, StatusCode::CREATED, "{created:?}");
         let id = created.json()["data"]["id"].as_str().unwrap().to_owned();
@@ -117,6 +126,6 @@ impl Api {
     }
 }
 
-pub fn full(body: impl Into<Bytes>) -> ClientBody {
+pub(crate) fn full(body: impl Into<Bytes>) -> ClientBody {
     Full::new(body.into()).boxed_unsync()
 }

@@ -5,6 +5,9 @@
 //! stores). The other modules test what only one backend or type has: at-rest encryption of the
 //! SQLite file, master key files.
 
+// Other crates know this one as `store`; so do its tests.
+extern crate binding_proxy_store as store;
+
 mod contract;
 mod master_key;
 mod sqlite;
