@@ -131,8 +131,14 @@ mod tests {
             bearer_token(&headers(&["Bearer a.b.c", "Bearer a.b.c"])),
             Err(AuthError::TokenHeaderRejected)
         ));
-        assert_eq!(bearer_token(&headers(&["Bearer a.b.c"])).ok(), Some("a.b.c"));
-        assert_eq!(bearer_token(&headers(&["bEaReR a.b.c"])).ok(), Some("a.b.c"));
+        assert_eq!(
+            bearer_token(&headers(&["Bearer a.b.c"])).ok(),
+            Some("a.b.c")
+        );
+        assert_eq!(
+            bearer_token(&headers(&["bEaReR a.b.c"])).ok(),
+            Some("a.b.c")
+        );
         for bad in [
             "Basic a.b.c",
             "Bearer",
@@ -143,7 +149,10 @@ mod tests {
             "a.b.c",
         ] {
             assert!(
-                matches!(bearer_token(&headers(&[bad])), Err(AuthError::TokenMalformed)),
+                matches!(
+                    bearer_token(&headers(&[bad])),
+                    Err(AuthError::TokenMalformed)
+                ),
                 "{bad}"
             );
         }

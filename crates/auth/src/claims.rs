@@ -110,11 +110,23 @@ mod tests {
         assert!(c.check_time(199, 0).is_ok());
         assert!(matches!(c.check_time(200, 0), Err(AuthError::TokenExpired)));
         assert!(c.check_time(229, 30).is_ok());
-        assert!(matches!(c.check_time(230, 30), Err(AuthError::TokenExpired)));
+        assert!(matches!(
+            c.check_time(230, 30),
+            Err(AuthError::TokenExpired)
+        ));
         assert!(c.check_time(100, 0).is_ok());
-        assert!(matches!(c.check_time(99, 0), Err(AuthError::TokenNotYetValid)));
+        assert!(matches!(
+            c.check_time(99, 0),
+            Err(AuthError::TokenNotYetValid)
+        ));
         assert!(c.check_time(70, 30).is_ok());
-        assert!(matches!(c.check_time(69, 30), Err(AuthError::TokenNotYetValid)));
-        assert!(matches!(c.check_time(i64::MAX, i64::MAX), Err(AuthError::TokenExpired)));
+        assert!(matches!(
+            c.check_time(69, 30),
+            Err(AuthError::TokenNotYetValid)
+        ));
+        assert!(matches!(
+            c.check_time(i64::MAX, i64::MAX),
+            Err(AuthError::TokenExpired)
+        ));
     }
 }

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use http::HeaderValue;
-use zeroize::Zeroizing;
 use store::{BindingCredential, RateLimit, StoreError, StoreHandle};
+use zeroize::Zeroizing;
 
 use crate::AuthError;
 

@@ -205,11 +205,9 @@ impl ErrorCode {
             ),
             Self::ShuttingDown => ("shutting_down", S::SERVICE_UNAVAILABLE, "Shutting down"),
             Self::Internal => ("internal_error", S::INTERNAL_SERVER_ERROR, "Internal error"),
-            Self::AdminUnauthorized => (
-                "admin_unauthorized",
-                S::UNAUTHORIZED,
-                "Admin unauthorized",
-            ),
+            Self::AdminUnauthorized => {
+                ("admin_unauthorized", S::UNAUTHORIZED, "Admin unauthorized")
+            }
             Self::InvalidRequest => ("invalid_request", S::BAD_REQUEST, "Invalid request"),
             Self::NotFound => ("not_found", S::NOT_FOUND, "Not found"),
             Self::BindingExists => ("binding_exists", S::CONFLICT, "Binding exists"),
@@ -290,7 +288,11 @@ mod tests {
     fn every_code_string_is_unique_and_snake_case() {
         let mut seen = HashSet::new();
         for code in ErrorCode::ALL {
-            assert!(seen.insert(code.as_str()), "duplicate code {}", code.as_str());
+            assert!(
+                seen.insert(code.as_str()),
+                "duplicate code {}",
+                code.as_str()
+            );
             assert!(
                 code.as_str()
                     .bytes()
@@ -306,13 +308,19 @@ mod tests {
     #[test]
     fn statuses_follow_the_contract_table() {
         assert_eq!(ErrorCode::TokenExpired.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(ErrorCode::BindingNotFound.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            ErrorCode::BindingNotFound.status(),
+            StatusCode::UNAUTHORIZED
+        );
         assert_eq!(ErrorCode::ScopeDenied.status(), StatusCode::FORBIDDEN);
         assert_eq!(
             ErrorCode::HeadersTooLarge.status(),
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
         );
-        assert_eq!(ErrorCode::UpstreamTimeout.status(), StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(
+            ErrorCode::UpstreamTimeout.status(),
+            StatusCode::GATEWAY_TIMEOUT
+        );
         assert_eq!(ErrorCode::Internal.as_str(), "internal_error");
         assert_eq!(ErrorCode::ScopeNotGranted.status(), StatusCode::BAD_REQUEST);
         assert!(ErrorCode::TokenRevoked.is_token_refusal());

@@ -68,7 +68,10 @@ impl Keyring {
     pub async fn reload(&self, store: &StoreHandle) -> Result<(), AuthError> {
         let state = Arc::new(load_state(store).await?);
         {
-            let mut guard = self.state.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let mut guard = self
+                .state
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
             *guard = state;
         }
         self.version.fetch_add(1, Ordering::AcqRel);
@@ -91,7 +94,10 @@ impl Keyring {
     /// The current key set.
     pub(crate) fn current(&self) -> Arc<KeyringState> {
         // A poisoned lock still holds a complete state: the writer only assigns an Arc.
-        let guard = self.state.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let guard = self
+            .state
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         Arc::clone(&guard)
     }
 
@@ -116,7 +122,10 @@ impl fmt::Debug for Keyring {
         let state = self.current();
         f.debug_struct("Keyring")
             .field("verify_kids", &self.kids())
-            .field("active_kid", &state.active.as_ref().map(|key| key.kid.as_str()))
+            .field(
+                "active_kid",
+                &state.active.as_ref().map(|key| key.kid.as_str()),
+            )
             .field("version", &self.version())
             .finish()
     }
@@ -141,7 +150,13 @@ async fn load_state(store: &StoreHandle) -> Result<KeyringState, AuthError> {
             continue;
         }
         let decoding = DecodingKey::from_ed_der(&key.public_key);
-        verify_keys.insert(key.kid, Arc::new(VerifyKey { algorithm, decoding }));
+        verify_keys.insert(
+            key.kid,
+            Arc::new(VerifyKey {
+                algorithm,
+                decoding,
+            }),
+        );
     }
 
     let active = active.map(active_key).transpose()?;
@@ -154,10 +169,9 @@ async fn load_state(store: &StoreHandle) -> Result<KeyringState, AuthError> {
 /// Checks the active key's private half parses and matches its public half, so a bad key is
 /// found at load rather than when the first token is minted.
 fn active_key(material: SigningKeyMaterial) -> Result<ActiveKey, AuthError> {
-    let algorithm =
-        supported_algorithm(&material.key.algorithm).ok_or(AuthError::Internal {
-            reason: "active signing key has an unsupported algorithm",
-        })?;
+    let algorithm = supported_algorithm(&material.key.algorithm).ok_or(AuthError::Internal {
+        reason: "active signing key has an unsupported algorithm",
+    })?;
     let pkcs8 = material.private_key_pkcs8.expose_secret();
     let pair = Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|_| AuthError::Internal {
         reason: "active signing key does not parse as ed25519 pkcs#8",

@@ -132,7 +132,7 @@ impl Verifier {
 
     fn verify_uncached(&self, token: &str) -> Result<Claims, AuthError> {
         let mut segments = token.split('.');
-        let (Some(header), Some(_payload), Some(_signature), None) = (
+        let (Some(header), Some(payload), Some(signature), None) = (
             segments.next(),
             segments.next(),
             segments.next(),
@@ -140,6 +140,9 @@ impl Verifier {
         ) else {
             return Err(AuthError::TokenMalformed);
         };
+        if ![header, payload, signature].iter().all(|s| is_base64url(s)) {
+            return Err(AuthError::TokenMalformed);
+        }
         let header = decode_header(header)?;
         if FORBIDDEN_HEADER_PARAMS
             .iter()
@@ -164,10 +167,12 @@ impl Verifier {
             return Err(AuthError::TokenAlgorithmRejected);
         }
 
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key.decoding, &self.validation)
-            .map_err(|err| map_jwt_error(err.kind()))?;
+        let data =
+            jsonwebtoken::decode::<Map<String, Value>>(token, &key.decoding, &self.validation)
+                .map_err(|err| map_jwt_error(err.kind()))?;
         // The payload is JSON; a claim missing or of the wrong type is a claims problem.
-        serde_json::from_value(Value::Object(data.claims)).map_err(|_| AuthError::TokenClaimsInvalid)
+        serde_json::from_value(Value::Object(data.claims))
+            .map_err(|_| AuthError::TokenClaimsInvalid)
     }
 }
 
@@ -187,6 +192,14 @@ fn token_digest(token: &str) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(digest.as_ref());
     out
+}
+
+/// Whether `segment` uses only the unpadded base64url alphabet (empty is allowed here; an empty
+/// header fails to decode, an empty signature fails to verify).
+fn is_base64url(segment: &str) -> bool {
+    segment
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn decode_header(segment: &str) -> Result<Map<String, Value>, AuthError> {
@@ -248,7 +261,10 @@ mod tests {
 
     #[test]
     fn header_must_be_base64url_json_object() {
-        assert!(matches!(decode_header("!!"), Err(AuthError::TokenMalformed)));
+        assert!(matches!(
+            decode_header("!!"),
+            Err(AuthError::TokenMalformed)
+        ));
         let not_object = URL_SAFE_NO_PAD.encode("[1]");
         assert!(matches!(
             decode_header(&not_object),

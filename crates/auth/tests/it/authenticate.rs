@@ -1,0 +1,232 @@
+//! Refusals decided by the header rules and the binding's current state.
+
+use auth::{Credential, IssueRequest};
+use http::header::AUTHORIZATION;
+use http::{HeaderMap, HeaderValue};
+use serde_json::json;
+use store::{BindingCredential, NewBinding, Secret};
+
+use crate::harness::{API_KEY, Harness, NOW, ORG, assert_refused};
+
+#[tokio::test]
+async fn a_request_without_authorization_is_token_missing() {
+    let h = Harness::new().await;
+    assert_refused(
+        h.authenticator.authenticate(&HeaderMap::new(), NOW).await,
+        "token_missing",
+    );
+}
+
+#[tokio::test]
+async fn two_authorization_headers_are_rejected_even_if_both_are_valid() {
+    let h = Harness::new().await;
+    let token = h.issue().await.token;
+    let value = HeaderValue::from_str(&format!("Bearer {token}")).unwrap();
+    let mut headers = HeaderMap::new();
+    headers.append(AUTHORIZATION, value.clone());
+    headers.append(AUTHORIZATION, value);
+    assert_refused(
+        h.authenticator.authenticate(&headers, NOW).await,
+        "token_header_rejected",
+    );
+}
+
+#[tokio::test]
+async fn non_bearer_schemes_and_bad_spacing_are_malformed() {
+    let h = Harness::new().await;
+    let token = h.issue().await.token;
+    for value in [
+        format!("Basic {token}"),
+        format!("Token {token}"),
+        format!("Bearer  {token}"),
+        format!("Bearer {token} extra"),
+        token.clone(),
+    ] {
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, HeaderValue::from_str(&value).unwrap());
+        assert_refused(
+            h.authenticator.authenticate(&headers, NOW).await,
+            "token_malformed",
+        );
+    }
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        AUTHORIZATION,
+        HeaderValue::from_str(&format!("bearer {token}")).unwrap(),
+    );
+    h.authenticator.authenticate(&headers, NOW).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_old_generation_is_superseded_after_a_rotation_without_grace() {
+    let h = Harness::new().await;
+    let old = h.issue().await;
+    h.auth(&old.token, NOW).await.unwrap();
+    let rotated = h.store.rotate_binding(ORG, NOW, NOW).await.unwrap();
+    h.credentials.invalidate(&h.binding.id).await;
+    assert_refused(h.auth(&old.token, NOW).await, "token_superseded");
+
+    let new = h
+        .issuer
+        .issue(&rotated, IssueRequest::default(), NOW)
+        .await
+        .unwrap();
+    assert_eq!(new.generation, old.generation + 1);
+    h.auth(&new.token, NOW).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_previous_generation_works_inside_the_grace_window_only() {
+    let h = Harness::new().await;
+    let old = h.issue().await;
+    h.store.rotate_binding(ORG, NOW + 60, NOW).await.unwrap();
+    h.credentials.invalidate(&h.binding.id).await;
+    h.auth(&old.token, NOW + 59).await.unwrap();
+    assert_refused(h.auth(&old.token, NOW + 60).await, "token_superseded");
+
+    // A second rotation ends the first generation's grace at once.
+    h.store
+        .rotate_binding(ORG, NOW + 60, NOW + 1)
+        .await
+        .unwrap();
+    h.credentials.invalidate(&h.binding.id).await;
+    assert_refused(h.auth(&old.token, NOW + 2).await, "token_superseded");
+}
+
+#[tokio::test]
+async fn a_revoked_jti_is_refused_once_the_credential_is_invalidated() {
+    let h = Harness::new().await;
+    let revoked = h.issue().await;
+    let other = h.issue().await;
+    h.auth(&revoked.token, NOW).await.unwrap();
+    h.store.revoke_token(&revoked.jti, NOW).await.unwrap();
+    h.credentials.invalidate(&h.binding.id).await;
+    assert_refused(h.auth(&revoked.token, NOW).await, "token_revoked");
+    h.auth(&other.token, NOW).await.unwrap();
+}
+
+#[tokio::test]
+async fn tokens_of_a_deleted_binding_are_refused() {
+    let h = Harness::new().await;
+    let token = h.issue().await.token;
+    h.auth(&token, NOW).await.unwrap();
+    h.store.delete_binding(ORG, NOW).await.unwrap();
+    h.credentials.invalidate(&h.binding.id).await;
+    assert_refused(h.auth(&token, NOW).await, "binding_not_found");
+    // Absence is cached: still refused without a store round trip.
+    assert_refused(h.auth(&token, NOW).await, "binding_not_found");
+}
+
+#[tokio::test]
+async fn invalidate_all_drops_every_cached_credential() {
+    let h = Harness::new().await;
+    let token = h.issue().await.token;
+    h.auth(&token, NOW).await.unwrap();
+    h.store.delete_binding(ORG, NOW).await.unwrap();
+    h.credentials.invalidate_all();
+    assert_refused(h.auth(&token, NOW).await, "binding_not_found");
+}
+
+#[tokio::test]
+async fn a_token_whose_sub_is_not_the_bindings_org_is_refused() {
+    let h = Harness::new().await;
+    let mut claims = h.claims();
+    claims["sub"] = json!("org-2");
+    let token = h.forge(&h.header().await, &claims).await;
+    assert_refused(h.auth(&token, NOW).await, "token_claims_invalid");
+}
+
+#[tokio::test]
+async fn an_unknown_binding_id_is_binding_not_found() {
+    let h = Harness::new().await;
+    let mut claims = h.claims();
+    claims["bid"] = json!(uuid::Uuid::new_v4().to_string());
+    let token = h.forge(&h.header().await, &claims).await;
+    assert_refused(h.auth(&token, NOW).await, "binding_not_found");
+}
+
+#[tokio::test]
+async fn an_unreachable_store_is_store_unavailable_for_uncached_bindings() {
+    let h = Harness::new().await;
+    let token = h.issue().await.token;
+    h.sqlite.close().await;
+    let err = h.auth(&token, NOW).await.unwrap_err();
+    assert_eq!(err.code().as_str(), "store_unavailable");
+    assert!(std::error::Error::source(&err).is_some());
+}
+
+#[tokio::test]
+async fn cached_credentials_keep_serving_while_the_store_is_down() {
+    let h = Harness::new().await;
+    let token = h.issue().await.token;
+    h.auth(&token, NOW).await.unwrap();
+    h.sqlite.close().await;
+    h.auth(&token, NOW + 1).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_upstream_authorization_is_built_once_and_sensitive() {
+    let h = Harness::new().await;
+    let token = h.issue().await.token;
+    let ok = h.auth(&token, NOW).await.unwrap();
+    let value = ok.credential.upstream_authorization();
+    assert!(value.is_sensitive());
+    assert_eq!(value.as_bytes(), format!("Bearer {API_KEY}").as_bytes());
+    let again = h.auth(&token, NOW).await.unwrap();
+    assert!(std::sync::Arc::ptr_eq(&ok.credential, &again.credential));
+}
+
+#[tokio::test]
+async fn an_api_key_that_is_not_a_header_value_is_an_internal_error_not_a_panic() {
+    let h = Harness::new().await;
+    let mut record = h
+        .store
+        .load_credential(&h.binding.id, NOW)
+        .await
+        .unwrap()
+        .unwrap();
+    record.api_key = Secret::from("bad\nkey".to_owned());
+    let err = Credential::from_store(BindingCredential { ..record }).unwrap_err();
+    assert_eq!(err.code().as_str(), "internal_error");
+    assert!(!format!("{err} {err:?}").contains("bad\nkey"));
+
+    // Through the store and the cache too, when the store accepts such a key.
+    let created = h
+        .store
+        .create_binding(
+            NewBinding {
+                org_id: "org-newline".to_owned(),
+                api_key: Secret::from("bad\nkey".to_owned()),
+                scopes: vec!["kv".to_owned()],
+                rate_limit: None,
+            },
+            NOW,
+        )
+        .await;
+    if let Ok(binding) = created {
+        assert_refused(h.credentials.get(&binding.id, NOW).await, "internal_error");
+    }
+}
+
+#[tokio::test]
+async fn effective_scope_is_binding_scopes_narrowed_by_scp() {
+    let h = Harness::new().await;
+    let wide = h.issue().await;
+    let ok = h.auth(&wide.token, NOW).await.unwrap();
+    assert!(ok.allows("kv"));
+    assert!(ok.allows("kv:ns-1"));
+    assert!(ok.allows("messaging"));
+    assert!(!ok.allows("voice"));
+
+    let narrow = h
+        .issue_with(IssueRequest {
+            scopes: Some(vec!["kv:ns-1".to_owned()]),
+            ..IssueRequest::default()
+        })
+        .await;
+    let ok = h.auth(&narrow.token, NOW).await.unwrap();
+    assert!(ok.allows("kv:ns-1"));
+    assert!(!ok.allows("kv:ns-2"));
+    assert!(!ok.allows("kv"));
+    assert!(!ok.allows("messaging"));
+}
