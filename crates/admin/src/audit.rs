@@ -111,7 +111,11 @@ pub(crate) async fn list(
         .await?;
     let (events, has_more) = page::split_page(events, limit);
     let cursor = has_more
-        .then(|| events.last().map(|event| page::encode_cursor(&event.id.to_string())))
+        .then(|| {
+            events
+                .last()
+                .map(|event| page::encode_cursor(&event.id.to_string()))
+        })
         .flatten();
     let views = events.iter().map(AuditEventView::from).collect();
     Ok(Reply::page(views, PageMeta { has_more, cursor }))

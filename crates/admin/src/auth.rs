@@ -130,7 +130,10 @@ mod tests {
     fn any_configured_token_is_accepted_and_named_by_its_digest() {
         let tokens = AdminTokens::new(vec![sha("first"), sha("second")]);
         let actor = tokens.authenticate(&headers(&["Bearer second"])).unwrap();
-        assert_eq!(actor.as_str(), format!("admin:{}", &hex::encode(sha("second"))[..8]));
+        assert_eq!(
+            actor.as_str(),
+            format!("admin:{}", &hex::encode(sha("second"))[..8])
+        );
     }
 
     #[test]
@@ -141,8 +144,14 @@ mod tests {
             Err(_) | Ok(_) => None,
         };
         assert_eq!(reason(&[]), Some(UnauthorizedReason::Missing));
-        assert_eq!(reason(&["Bearer first", "Bearer first"]), Some(UnauthorizedReason::Repeated));
-        assert_eq!(reason(&["Basic first"]), Some(UnauthorizedReason::Malformed));
+        assert_eq!(
+            reason(&["Bearer first", "Bearer first"]),
+            Some(UnauthorizedReason::Repeated)
+        );
+        assert_eq!(
+            reason(&["Basic first"]),
+            Some(UnauthorizedReason::Malformed)
+        );
         assert_eq!(reason(&["Bearer "]), Some(UnauthorizedReason::Malformed));
         assert_eq!(reason(&["Bearer other"]), Some(UnauthorizedReason::Unknown));
     }

@@ -342,10 +342,23 @@ mod tests {
 
     #[test]
     fn store_errors_map_to_their_codes() {
-        assert_eq!(AdminError::from(StoreError::BindingExists).code().status(), StatusCode::CONFLICT);
-        assert_eq!(AdminError::from(StoreError::TokenNotFound).code(), ErrorCode::NotFound);
-        assert_eq!(AdminError::from(StoreError::SigningKeyActive).code(), ErrorCode::SigningKeyActive);
-        let corrupt = StoreError::Corrupt { table: "bindings", row_id: "x".into(), reason: "bad" };
+        assert_eq!(
+            AdminError::from(StoreError::BindingExists).code().status(),
+            StatusCode::CONFLICT
+        );
+        assert_eq!(
+            AdminError::from(StoreError::TokenNotFound).code(),
+            ErrorCode::NotFound
+        );
+        assert_eq!(
+            AdminError::from(StoreError::SigningKeyActive).code(),
+            ErrorCode::SigningKeyActive
+        );
+        let corrupt = StoreError::Corrupt {
+            table: "bindings",
+            row_id: "x".into(),
+            reason: "bad",
+        };
         assert_eq!(AdminError::from(corrupt).code(), ErrorCode::Internal);
     }
 }

@@ -1,9 +1,9 @@
 //! The extractors every handler uses, so every bad body, query or path parameter is answered
 //! as 400 `invalid_request` in our error format (axum's own rejections are plain text).
 
+use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
-use axum::Json;
 use http::request::Parts;
 use http::{HeaderMap, header};
 use serde::de::DeserializeOwned;
@@ -103,7 +103,10 @@ async fn decode<S: Send + Sync, T: DeserializeOwned>(
 
 /// `application/json` or `application/<something>+json`, parameters allowed.
 fn declares_json(headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
     let essence = value.split(';').next().unwrap_or_default().trim();
@@ -111,8 +114,7 @@ fn declares_json(headers: &HeaderMap) -> bool {
         return false;
     };
     kind.eq_ignore_ascii_case("application")
-        && (subtype.eq_ignore_ascii_case("json")
-            || subtype.to_ascii_lowercase().ends_with("+json"))
+        && (subtype.eq_ignore_ascii_case("json") || subtype.to_ascii_lowercase().ends_with("+json"))
 }
 
 #[cfg(test)]

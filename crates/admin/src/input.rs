@@ -33,7 +33,11 @@ impl ApiKey {
         let ok = !bytes.is_empty()
             && bytes.len() <= MAX_API_KEY_LEN
             && bytes.iter().all(u8::is_ascii_graphic);
-        if ok { Ok(self.0) } else { Err(InvalidInput::ApiKey) }
+        if ok {
+            Ok(self.0)
+        } else {
+            Err(InvalidInput::ApiKey)
+        }
     }
 }
 
@@ -219,7 +223,9 @@ fn is_known_scope(scope: &str) -> bool {
         Some(namespace) => {
             !namespace.is_empty()
                 && namespace.len() <= MAX_NAMESPACE_LEN
-                && namespace.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && namespace
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         }
         None => SERVICES.contains(&scope),
     }
@@ -249,7 +255,9 @@ mod tests {
     use super::*;
 
     fn create(json: &str) -> Result<NewBinding, InvalidInput> {
-        serde_json::from_str::<CreateBinding>(json).unwrap().checked()
+        serde_json::from_str::<CreateBinding>(json)
+            .unwrap()
+            .checked()
     }
 
     #[test]
@@ -261,9 +269,18 @@ mod tests {
 
     #[test]
     fn bad_fields_are_named() {
-        assert_eq!(create(r#"{"org_id":"","api_key":"K"}"#).err(), Some(InvalidInput::OrgId));
-        assert_eq!(create(r#"{"org_id":"a/b","api_key":"K"}"#).err(), Some(InvalidInput::OrgId));
-        assert_eq!(create(r#"{"org_id":"a","api_key":"K Y"}"#).err(), Some(InvalidInput::ApiKey));
+        assert_eq!(
+            create(r#"{"org_id":"","api_key":"K"}"#).err(),
+            Some(InvalidInput::OrgId)
+        );
+        assert_eq!(
+            create(r#"{"org_id":"a/b","api_key":"K"}"#).err(),
+            Some(InvalidInput::OrgId)
+        );
+        assert_eq!(
+            create(r#"{"org_id":"a","api_key":"K Y"}"#).err(),
+            Some(InvalidInput::ApiKey)
+        );
         assert_eq!(
             create(r#"{"org_id":"a","api_key":"K","scopes":["kv","sms"]}"#).err(),
             Some(InvalidInput::Scope { index: 1 })
@@ -273,8 +290,10 @@ mod tests {
             Some(InvalidInput::Scope { index: 0 })
         );
         assert_eq!(
-            create(r#"{"org_id":"a","api_key":"K","rate_limit":{"requests_per_second":0,"burst":1}}"#)
-                .err(),
+            create(
+                r#"{"org_id":"a","api_key":"K","rate_limit":{"requests_per_second":0,"burst":1}}"#
+            )
+            .err(),
             Some(InvalidInput::RequestsPerSecond)
         );
     }

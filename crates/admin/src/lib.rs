@@ -1,1 +1,29 @@
-//! placeholder
+//! The control plane of binding-proxy: the admin HTTP API on its own listener.
+//!
+//! Binding lifecycle, token minting and revocation, binding rotation and validation, signing
+//! keys, JWKS and the audit trail. Exports [`router`], [`serve`], [`AdminState`],
+//! [`AdminSettings`], [`Readiness`] and [`AdminError`]. Persistence goes through `store`,
+//! tokens through `auth`; no SQL here and never on the data-plane listener.
+
+mod audit;
+mod auth;
+mod bindings;
+mod error;
+mod extract;
+mod health;
+mod input;
+mod jwks;
+mod page;
+mod probe;
+mod request_id;
+mod server;
+mod signing_keys;
+mod state;
+mod tokens;
+mod validate;
+mod views;
+
+pub use error::{AdminError, BodyRejection, InvalidInput, Resource, UnauthorizedReason};
+pub use probe::ProbeSetupError;
+pub use server::{router, serve};
+pub use state::{AdminSettings, AdminState, Clock, Readiness, SetupError};

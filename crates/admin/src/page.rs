@@ -53,7 +53,10 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_garbage_is_refused() {
-        assert_eq!(decode_cursor(&encode_cursor("org:1")), Ok("org:1".to_owned()));
+        assert_eq!(
+            decode_cursor(&encode_cursor("org:1")),
+            Ok("org:1".to_owned())
+        );
         assert_eq!(decode_cursor("%%%"), Err(InvalidInput::Cursor));
     }
 

@@ -66,10 +66,8 @@ fn keep_or_mint(headers: &HeaderMap) -> String {
             && bytes
                 .iter()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
-        if sane {
-            if let Ok(text) = value.to_str() {
-                return text.to_owned();
-            }
+        if let (true, Ok(text)) = (sane, value.to_str()) {
+            return text.to_owned();
         }
     }
     uuid::Uuid::new_v4().to_string()

@@ -35,7 +35,10 @@ pub struct AdminSettings {
 impl fmt::Debug for AdminSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AdminSettings")
-            .field("token_sha256", &format_args!("[{} digests]", self.token_sha256.len()))
+            .field(
+                "token_sha256",
+                &format_args!("[{} digests]", self.token_sha256.len()),
+            )
             .field("public_base_url", &self.public_base_url)
             .field("upstream_base_url", &self.upstream_base_url)
             .field("probe_path", &self.probe_path)
@@ -44,16 +47,21 @@ impl fmt::Debug for AdminSettings {
     }
 }
 
-/// Whether `/health/readiness` answers 200. Starts ready; the binary calls
-/// [`Readiness::mark_not_ready`] when shutdown begins so load balancers stop sending traffic
-/// before the listener closes. Clones share one flag.
+/// Whether `/health/readiness` answers 200. The binary shares one flag between both
+/// listeners and clears it (or calls [`Readiness::mark_not_ready`]) when shutdown begins, so
+/// load balancers stop sending traffic before the listener closes. Clones share one flag.
 #[derive(Debug, Clone)]
 pub struct Readiness(Arc<AtomicBool>);
 
 impl Readiness {
-    /// A flag that starts ready.
+    /// A flag of its own that starts ready.
     pub fn new() -> Self {
         Self(Arc::new(AtomicBool::new(true)))
+    }
+
+    /// Reads `flag`: `true` is ready. Whoever holds the `Arc` can flip it.
+    pub fn from_flag(flag: Arc<AtomicBool>) -> Self {
+        Self(flag)
     }
 
     /// Readiness answers 200 again.
@@ -69,6 +77,12 @@ impl Readiness {
     /// The current state.
     pub fn is_ready(&self) -> bool {
         self.0.load(Ordering::Acquire)
+    }
+}
+
+impl From<Arc<AtomicBool>> for Readiness {
+    fn from(flag: Arc<AtomicBool>) -> Self {
+        Self::from_flag(flag)
     }
 }
 
@@ -109,8 +123,13 @@ impl AdminState {
     /// Builds the state. The caches and keyring must be the same `Arc`s the data plane uses,
     /// so admin changes invalidate what it serves from.
     ///
+    /// `readiness` is what `/health/readiness` reports (an [`Arc<AtomicBool>`] converts).
+    ///
     /// Errors: [`SetupError::Probe`] when `upstream_base_url` plus `probe_path` is not a URL or
     /// the TLS client cannot be built.
+    // Each shared component is passed explicitly so the wiring shows which `Arc`s the data
+    // plane and the admin API share; a builder would hide that.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: StoreHandle,
         issuer: Arc<Issuer>,
@@ -119,6 +138,7 @@ impl AdminState {
         credentials: Arc<CredentialCache>,
         settings: AdminSettings,
         clock: Clock,
+        readiness: impl Into<Readiness>,
     ) -> Result<Self, SetupError> {
         let probe = Probe::new(&settings)?;
         let tokens = AdminTokens::new(settings.token_sha256.clone());
@@ -133,12 +153,12 @@ impl AdminState {
                 tokens,
                 probe,
                 clock,
-                readiness: Readiness::new(),
+                readiness: readiness.into(),
             }),
         })
     }
 
-    /// The readiness flag `/health/readiness` reports; flip it when shutdown begins.
+    /// The readiness flag `/health/readiness` reports (the one passed to [`AdminState::new`]).
     pub fn readiness(&self) -> Readiness {
         self.inner.readiness.clone()
     }

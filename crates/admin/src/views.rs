@@ -15,12 +15,21 @@ use crate::error::AdminError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Timestamp(pub(crate) i64);
 
+impl Timestamp {
+    /// The RFC 3339 text, or `None` when the instant is out of range.
+    pub(crate) fn to_rfc3339(self) -> Option<String> {
+        OffsetDateTime::from_unix_timestamp(self.0)
+            .ok()?
+            .format(&Rfc3339)
+            .ok()
+    }
+}
+
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let text = OffsetDateTime::from_unix_timestamp(self.0)
-            .map_err(S::Error::custom)?
-            .format(&Rfc3339)
-            .map_err(S::Error::custom)?;
+        let text = self
+            .to_rfc3339()
+            .ok_or_else(|| S::Error::custom("timestamp out of range"))?;
         serializer.serialize_str(&text)
     }
 }
@@ -172,7 +181,10 @@ impl IntoResponse for Reply {
         match self.body {
             Ok(body) => (
                 self.status,
-                [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
                 body,
             )
                 .into_response(),

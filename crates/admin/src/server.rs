@@ -1,0 +1,67 @@
+//! The admin router (routes, layers, fallbacks) and the server loop with graceful shutdown.
+
+use std::future::Future;
+
+use axum::Router;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{get, post};
+use tokio::net::TcpListener;
+
+use crate::error::{AdminError, Resource};
+use crate::state::AdminState;
+use crate::{audit, auth, bindings, health, jwks, request_id, signing_keys, tokens, validate};
+
+/// The admin API. `/v1` routes need an admin token; JWKS and health probes do not. Unknown
+/// paths answer 404 `not_found`, known paths with another method 405 `method_not_allowed`,
+/// both in the error format.
+pub fn router(state: AdminState) -> Router {
+    let v1 = Router::new()
+        .route("/v1/bindings", post(bindings::create).get(bindings::list))
+        .route(
+            "/v1/bindings/{org_id}",
+            get(bindings::get)
+                .patch(bindings::update)
+                .delete(bindings::delete),
+        )
+        .route("/v1/bindings/{org_id}/rotate", post(bindings::rotate))
+        .route("/v1/bindings/{org_id}/validate", post(validate::validate))
+        .route("/v1/bindings/{org_id}/tokens", post(tokens::issue))
+        .route("/v1/tokens/{jti}", axum::routing::delete(tokens::revoke))
+        .route("/v1/signing-keys", get(signing_keys::list))
+        .route("/v1/signing-keys/rotate", post(signing_keys::rotate))
+        .route("/v1/signing-keys/{kid}/retire", post(signing_keys::retire))
+        .route("/v1/audit-events", get(audit::list))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_admin));
+
+    Router::new()
+        .merge(v1)
+        .route("/.well-known/jwks.json", get(jwks::jwks))
+        .route("/health/liveness", get(health::liveness))
+        .route("/health/readiness", get(health::readiness))
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
+        .layer(from_fn(request_id::request_scope))
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then stops accepting and waits
+/// for in-flight requests to finish. The caller bounds that wait (`shutdown_grace_secs`).
+///
+/// Errors: the listener's I/O errors.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn not_found() -> AdminError {
+    AdminError::NotFound(Resource::Route)
+}
+
+async fn method_not_allowed() -> AdminError {
+    AdminError::MethodNotAllowed
+}
