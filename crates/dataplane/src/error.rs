@@ -2,9 +2,8 @@
 
 use auth::AuthError;
 use auth::error_document::{ErrorCode, error_json};
-use bytes::Bytes;
-use http::header::{ALLOW, CONTENT_TYPE, HeaderName, HeaderValue, WWW_AUTHENTICATE};
 use http::Response;
+use http::header::{ALLOW, CONTENT_TYPE, HeaderName, HeaderValue, WWW_AUTHENTICATE};
 use http_body_util::{Either, Full};
 
 use crate::proxy::ProxyBody;
@@ -113,7 +112,9 @@ impl Refusal {
             Self::Auth(err) => (err.code(), Retry::SdkDefault),
             Self::NotReady => (ErrorCode::ShuttingDown, Retry::SdkDefault),
             Self::Upstream(err) => match err {
-                UpstreamError::Unavailable(_) => (ErrorCode::UpstreamUnavailable, Retry::SdkDefault),
+                UpstreamError::Unavailable(_) => {
+                    (ErrorCode::UpstreamUnavailable, Retry::SdkDefault)
+                }
                 UpstreamError::Failed(_) => (ErrorCode::UpstreamFailed, Retry::Never),
                 UpstreamError::Timeout => (ErrorCode::UpstreamTimeout, Retry::Never),
             },
@@ -127,7 +128,7 @@ impl Refusal {
         let (code, retry) = self.classify();
         let detail = self.to_string();
         let body = error_json(code, &detail, request_id.as_str());
-        let mut response = Response::new(Either::Right(Full::new(Bytes::from(body))));
+        let mut response = Response::new(Either::Right(Full::new(body)));
         *response.status_mut() = code.status();
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, APPLICATION_JSON);
@@ -170,7 +171,10 @@ mod tests {
     async fn token_refusals_are_401_with_www_authenticate() {
         let (response, json) = answer(Refusal::Auth(AuthError::TokenExpired)).await;
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(response.headers()[WWW_AUTHENTICATE], r#"Bearer error="invalid_token""#);
+        assert_eq!(
+            response.headers()[WWW_AUTHENTICATE],
+            r#"Bearer error="invalid_token""#
+        );
         assert_eq!(json["errors"][0]["code"], "token_expired");
         assert!(!response.headers().contains_key(X_SHOULD_RETRY));
     }

@@ -13,7 +13,7 @@ use crate::proxy::ProxyBody;
 use crate::request_id::RequestId;
 
 /// Whether the proxy should receive new traffic; shared with the binary, which turns it off
-/// on SIGTERM before draining (and on once start-up is complete).
+/// on SIGTERM before draining (and on once start-up is complete). `Default` is not ready.
 #[derive(Debug, Clone, Default)]
 pub struct Readiness(Arc<AtomicBool>);
 
@@ -68,21 +68,34 @@ mod tests {
     use super::*;
 
     fn probe(method: Method, path: &str, readiness: &Readiness) -> Option<StatusCode> {
-        let request = Request::builder().method(method).uri(path).body(()).unwrap();
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .body(())
+            .unwrap();
         answer(&request, readiness, &RequestId::mint()).map(|r| r.status())
     }
 
     #[test]
     fn liveness_is_always_ok() {
         let readiness = Readiness::new(false);
-        assert_eq!(probe(Method::GET, LIVENESS, &readiness), Some(StatusCode::OK));
-        assert_eq!(probe(Method::HEAD, LIVENESS, &readiness), Some(StatusCode::OK));
+        assert_eq!(
+            probe(Method::GET, LIVENESS, &readiness),
+            Some(StatusCode::OK)
+        );
+        assert_eq!(
+            probe(Method::HEAD, LIVENESS, &readiness),
+            Some(StatusCode::OK)
+        );
     }
 
     #[test]
     fn readiness_follows_the_flag() {
         let readiness = Readiness::new(true);
-        assert_eq!(probe(Method::GET, READINESS, &readiness), Some(StatusCode::OK));
+        assert_eq!(
+            probe(Method::GET, READINESS, &readiness),
+            Some(StatusCode::OK)
+        );
         readiness.clone().set_ready(false);
         assert_eq!(
             probe(Method::GET, READINESS, &readiness),

@@ -116,11 +116,11 @@ mod tests {
     #[test]
     fn a_non_ascii_connection_value_is_still_removed() {
         let mut headers = HeaderMap::new();
+        headers.insert(CONNECTION, HeaderValue::from_bytes(b"x-a, \xff").unwrap());
         headers.insert(
-            CONNECTION,
-            HeaderValue::from_bytes(b"x-a, \xff").unwrap(),
+            HeaderName::from_static("x-a"),
+            HeaderValue::from_static("1"),
         );
-        headers.insert(HeaderName::from_static("x-a"), HeaderValue::from_static("1"));
         strip(&mut headers);
         assert!(!headers.contains_key(CONNECTION));
     }

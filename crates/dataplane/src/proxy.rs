@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use auth::{Authenticator, Claims};
+use auth::{AuthError, Authenticator, Claims};
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, HOST};
 use http::uri::{Parts, PathAndQuery};
@@ -49,7 +49,9 @@ impl fmt::Debug for Proxy {
 fn system_clock() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| i64::try_from(since.as_secs()).unwrap_or(i64::MAX))
+        .map_or(0, |since| {
+            i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
+        })
 }
 
 /// What the access log reports about a request, filled in as the request progresses.
@@ -133,7 +135,14 @@ impl Proxy {
             response
                 .headers_mut()
                 .insert(X_REQUEST_ID, request_id.header_value());
-            access_log(&request_id, &method, &facts, response.status(), code, started);
+            access_log(
+                &request_id,
+                &method,
+                &facts,
+                response.status(),
+                code,
+                started,
+            );
             response
         }
         .instrument(span)
@@ -162,12 +171,11 @@ impl Proxy {
         let target = uri
             .path_and_query()
             .ok_or(Refusal::BadTarget(TargetProblem::NotOriginForm))?;
-        let route = Route::parse(&self.settings.path_prefix, target.as_str()).map_err(
-            |err| match err {
+        let route =
+            Route::parse(&self.settings.path_prefix, target.as_str()).map_err(|err| match err {
                 RouteError::NotFound => Refusal::RouteNotFound,
                 RouteError::BadTarget(problem) => Refusal::BadTarget(problem),
-            },
-        )?;
+            })?;
         let span = tracing::Span::current();
         span.record("api_group", route.api_group());
         facts.route = Some(route.clone());
@@ -226,15 +234,19 @@ impl Proxy {
     }
 }
 
-/// A refusal is the client's problem or a degraded upstream/store, never an ERROR.
+/// A refusal is the client's problem or a degraded upstream or store: never ERROR. Only a
+/// broken invariant on our side (bad stored data) needs an operator.
 fn log_refusal(refusal: &Refusal) {
     match refusal {
-        Refusal::Upstream(err) => tracing::warn!(error = %err, source = ?std::error::Error::source(err), "upstream exchange failed"),
-        Refusal::Auth(auth::AuthError::StoreUnavailable(err)) => {
+        Refusal::Upstream(err) => {
+            let cause = std::error::Error::source(err).map(tracing::field::display);
+            tracing::warn!(error = %err, cause, "upstream exchange failed");
+        }
+        Refusal::Auth(AuthError::StoreUnavailable(err)) => {
             tracing::warn!(error = %err, "store unavailable");
         }
-        Refusal::Auth(auth::AuthError::Internal { reason }) => {
-            tracing::warn!(reason, "authentication failed on our side");
+        Refusal::Auth(AuthError::Internal { reason }) => {
+            tracing::error!(reason, "authentication failed on our side");
         }
         Refusal::MethodNotAllowed
         | Refusal::BadTarget(_)

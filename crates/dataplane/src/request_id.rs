@@ -64,7 +64,10 @@ mod tests {
         let id = RequestId::from_headers(&with(b"req-123_abc.DEF:1"));
         assert_eq!(id.as_str(), "req-123_abc.DEF:1");
         let long = "a".repeat(200);
-        assert_eq!(RequestId::from_headers(&with(long.as_bytes())).as_str(), long);
+        assert_eq!(
+            RequestId::from_headers(&with(long.as_bytes())).as_str(),
+            long
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! From the received request target to the upstream path: pure, no decoding, no re-encoding.
 //!
-//! Two forms reach the same upstream path (see `docs/dataplane.md`):
+//! Two forms reach the same upstream path:
 //! `{prefix}/v2/{rest}` (what the docs tell users to call) and `{prefix}/{rest}` (what the
 //! official SDKs send, as they append paths to `TELNYX_BASE_URL` without `/v2`). Both become
 //! `/v2/{rest}`, and the query follows byte-for-byte. Hostile targets are refused before routing,
@@ -95,7 +95,11 @@ impl Route {
 
     /// The API group: the first segment after `/v2/` (`messages`, `storage`), for logs.
     pub(crate) fn api_group(&self) -> &str {
-        let after = self.upstream.path().get(UPSTREAM_ROOT.len()..).unwrap_or("");
+        let after = self
+            .upstream
+            .path()
+            .get(UPSTREAM_ROOT.len()..)
+            .unwrap_or("");
         after.split('/').next().unwrap_or(after)
     }
 }
@@ -181,7 +185,9 @@ impl<'a> Iterator for SplitEncodedSlash<'a> {
         let rest = self.rest?;
         let bytes = rest.as_bytes();
         let found = (0..bytes.len()).find(|&i| {
-            bytes.get(i..i + 3).is_some_and(|w| w[0] == b'%' && w[1] == b'2' && w[2] | 0x20 == b'f')
+            bytes
+                .get(i..i + 3)
+                .is_some_and(|w| w[0] == b'%' && w[1] == b'2' && w[2] | 0x20 == b'f')
         });
         match found {
             Some(i) => {
@@ -248,7 +254,10 @@ mod tests {
             "/v2/messages?page[size]=1&filter=a%20b&x"
         );
         assert_eq!(upstream(&format!("{PREFIX}/balance?")), "/v2/balance?");
-        assert_eq!(upstream(&format!("{PREFIX}/balance?a=..%2F..")), "/v2/balance?a=..%2F..");
+        assert_eq!(
+            upstream(&format!("{PREFIX}/balance?a=..%2F..")),
+            "/v2/balance?a=..%2F.."
+        );
     }
 
     #[test]
@@ -261,7 +270,10 @@ mod tests {
             upstream(&format!("{PREFIX}/storage/kv/ns/keys/greeting%2Fa%20b")),
             "/v2/storage/kv/ns/keys/greeting%2Fa%20b"
         );
-        assert_eq!(upstream(&format!("{PREFIX}/v2/a/.well/..x/...")), "/v2/a/.well/..x/...");
+        assert_eq!(
+            upstream(&format!("{PREFIX}/v2/a/.well/..x/...")),
+            "/v2/a/.well/..x/..."
+        );
     }
 
     #[test]
@@ -280,13 +292,22 @@ mod tests {
     #[test]
     fn prefix_alone_or_empty_v2_is_not_found() {
         for tail in ["", "/", "/v2", "/v2/", "?x=1", "/?x=1", "/v2?x", "/v2/?x"] {
-            assert_eq!(refused(&format!("{PREFIX}{tail}")), RouteError::NotFound, "{tail}");
+            assert_eq!(
+                refused(&format!("{PREFIX}{tail}")),
+                RouteError::NotFound,
+                "{tail}"
+            );
         }
     }
 
     #[test]
     fn paths_outside_the_prefix_are_not_found() {
-        for target in ["/", "/v2/messages", "/v2/compute/internal/binding-proxyx/messages", "*"] {
+        for target in [
+            "/",
+            "/v2/messages",
+            "/v2/compute/internal/binding-proxyx/messages",
+            "*",
+        ] {
             let err = refused(target);
             assert!(
                 matches!(err, RouteError::NotFound | RouteError::BadTarget(_)),
@@ -324,7 +345,9 @@ mod tests {
 
     #[test]
     fn control_characters_are_refused() {
-        for esc in ["%00", "%0a", "%0D", "%1f", "%1F", "%7f", "%7F", "\u{1}", "\u{7f}"] {
+        for esc in [
+            "%00", "%0a", "%0D", "%1f", "%1F", "%7f", "%7F", "\u{1}", "\u{7f}",
+        ] {
             let target = format!("{PREFIX}/v2/messages{esc}x");
             assert_eq!(
                 refused(&target),
@@ -385,7 +408,9 @@ mod tests {
 
     #[test]
     fn empty_prefix_routes_from_the_root() {
-        let pq = Route::parse("", "/messages?x=1").unwrap().into_path_and_query();
+        let pq = Route::parse("", "/messages?x=1")
+            .unwrap()
+            .into_path_and_query();
         assert_eq!(pq.as_str(), "/v2/messages?x=1");
         assert_eq!(Route::parse("", "/v2").unwrap_err(), RouteError::NotFound);
     }

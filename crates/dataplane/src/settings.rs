@@ -73,11 +73,17 @@ impl DataplaneSettings {
             });
         }
         let url = &self.upstream_base_url;
-        let scheme = url.scheme().cloned().ok_or(DataplaneError::UpstreamNotOrigin)?;
+        let scheme = url
+            .scheme()
+            .cloned()
+            .ok_or(DataplaneError::UpstreamNotOrigin)?;
         if scheme != Scheme::HTTP && scheme != Scheme::HTTPS {
             return Err(DataplaneError::UpstreamScheme);
         }
-        let authority = url.authority().cloned().ok_or(DataplaneError::UpstreamNotOrigin)?;
+        let authority = url
+            .authority()
+            .cloned()
+            .ok_or(DataplaneError::UpstreamNotOrigin)?;
         let path_is_root = url.path_and_query().is_none_or(|pq| pq.as_str() == "/");
         if !path_is_root || authority.as_str().contains('@') {
             return Err(DataplaneError::UpstreamNotOrigin);
@@ -109,7 +115,10 @@ mod tests {
     fn bad_prefixes_are_rejected() {
         for prefix in ["/", "/a/", "a", "/a b", "/a%2F", "/a?b"] {
             assert!(
-                matches!(with(|s| s.path_prefix = prefix.into()), Err(DataplaneError::InvalidPathPrefix)),
+                matches!(
+                    with(|s| s.path_prefix = prefix.into()),
+                    Err(DataplaneError::InvalidPathPrefix)
+                ),
                 "{prefix}"
             );
         }
@@ -117,7 +126,12 @@ mod tests {
 
     #[test]
     fn upstream_must_be_an_http_origin() {
-        for url in ["https://api.telnyx.com/v2", "/v2", "https://u:p@api.telnyx.com", "https://h/?q"] {
+        for url in [
+            "https://api.telnyx.com/v2",
+            "/v2",
+            "https://u:p@api.telnyx.com",
+            "https://h/?q",
+        ] {
             let err = with(|s| s.upstream_base_url = Uri::from_static(url)).unwrap_err();
             assert!(matches!(err, DataplaneError::UpstreamNotOrigin), "{url}");
         }
@@ -128,6 +142,12 @@ mod tests {
     #[test]
     fn tiny_header_limit_is_rejected() {
         let err = with(|s| s.max_header_bytes = 1024).unwrap_err();
-        assert!(matches!(err, DataplaneError::MaxHeaderBytesTooSmall { min: 8192, got: 1024 }));
+        assert!(matches!(
+            err,
+            DataplaneError::MaxHeaderBytesTooSmall {
+                min: 8192,
+                got: 1024
+            }
+        ));
     }
 }

@@ -1,0 +1,264 @@
+//! One full stack per test: in-memory store, auth, the proxy on an ephemeral port, and the
+//! emulator as upstream.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use auth::{
+    Authenticator, CredentialCache, IssueRequest, Issuer, Keyring, TokenSettings, Verifier,
+};
+use bytes::Bytes;
+use dataplane::{DataplaneSettings, DrainReport, Proxy, Readiness};
+use emulator::{Emulator, EmulatorConfig, RunningEmulator};
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use store::{MasterKey, NewBinding, Secret, SqliteStore, StoreHandle};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub(crate) const PREFIX: &str = "/v2/compute/internal/binding-proxy";
+pub(crate) const API_KEY: &str = "KEYreal-upstream-key-0001";
+
+pub(crate) type TestBody = BoxBody<Bytes, Infallible>;
+
+pub(crate) fn now() -> i64 {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    i64::try_from(secs).unwrap()
+}
+
+pub(crate) fn empty() -> TestBody {
+    Empty::new().boxed()
+}
+
+/// How a test wants the stack built.
+pub(crate) struct Options {
+    pub(crate) upstream: Option<String>,
+    pub(crate) response_timeout: Duration,
+    pub(crate) drain_grace: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            upstream: None,
+            response_timeout: Duration::from_secs(30),
+            drain_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+pub(crate) struct Stack {
+    pub(crate) addr: SocketAddr,
+    pub(crate) emulator: RunningEmulator,
+    pub(crate) token: String,
+    pub(crate) readiness: Readiness,
+    pub(crate) client: Client<HttpConnector, TestBody>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<DrainReport>>>,
+}
+
+pub(crate) struct Reply {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Bytes,
+}
+
+impl Reply {
+    pub(crate) fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|err| {
+            panic!(
+                "body is not JSON ({err}): {:?}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    /// The `code` of the first error in an error document.
+    pub(crate) fn code(&self) -> String {
+        self.json()["errors"][0]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+impl Stack {
+    pub(crate) async fn start() -> Self {
+        Self::start_with(Options::default()).await
+    }
+
+    pub(crate) async fn start_with(options: Options) -> Self {
+        let now = now();
+        let store: StoreHandle = Arc::new(
+            SqliteStore::connect("sqlite::memory:", MasterKey::generate())
+                .await
+                .unwrap(),
+        );
+        let token_settings = TokenSettings {
+            issuer: "binding-proxy-test".to_owned(),
+            audience: "binding-proxy-test".to_owned(),
+            leeway_secs: 30,
+            default_ttl_secs: 3600,
+            max_ttl_secs: 86_400,
+        };
+        let keyring = Keyring::load(&store).await.unwrap();
+        let issuer = Issuer::new(store.clone(), keyring.clone(), token_settings.clone());
+        issuer.ensure_signing_key(now).await.unwrap();
+        let binding = store
+            .create_binding(
+                NewBinding {
+                    org_id: "org-1".to_owned(),
+                    api_key: Secret::from(API_KEY.to_owned()),
+                    scopes: vec!["messaging".to_owned(), "kv".to_owned()],
+                    rate_limit: None,
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        let token = issuer
+            .issue(
+                &binding,
+                IssueRequest {
+                    function_id: Some("fn-1".to_owned()),
+                    ..IssueRequest::default()
+                },
+                now,
+            )
+            .await
+            .unwrap()
+            .token;
+        let verifier = Arc::new(Verifier::new(keyring, token_settings, 1_000));
+        let credentials = Arc::new(CredentialCache::new(store, Duration::from_secs(60), 1_000));
+        let authenticator = Arc::new(Authenticator::new(verifier, credentials));
+
+        let emulator = Emulator::spawn(EmulatorConfig {
+            api_keys: vec![API_KEY.to_owned()],
+            ..EmulatorConfig::default()
+        })
+        .await
+        .unwrap();
+        let upstream = options.upstream.unwrap_or_else(|| emulator.base_url());
+        let settings = DataplaneSettings {
+            upstream_base_url: upstream.parse().unwrap(),
+            response_timeout: options.response_timeout,
+            connect_timeout: Duration::from_secs(5),
+            ..DataplaneSettings::default()
+        };
+        let readiness = Readiness::new(true);
+        let proxy = Arc::new(Proxy::new(settings, authenticator, readiness.clone()).unwrap());
+
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let server = tokio::spawn(dataplane::serve(
+            listener,
+            proxy,
+            async move {
+                let _ = stop.await;
+            },
+            options.drain_grace,
+        ));
+        let client = Client::builder(TokioExecutor::new()).build_http();
+        Self {
+            addr,
+            emulator,
+            token,
+            readiness,
+            client,
+            shutdown: Some(shutdown),
+            server: Some(server),
+        }
+    }
+
+    pub(crate) fn url(&self, path_and_query: &str) -> String {
+        format!("http://{}{path_and_query}", self.addr)
+    }
+
+    /// A request to the proxy carrying the binding token.
+    pub(crate) fn authorized(
+        &self,
+        method: Method,
+        path_and_query: &str,
+    ) -> http::request::Builder {
+        Request::builder()
+            .method(method)
+            .uri(self.url(path_and_query))
+            .header("authorization", format!("Bearer {}", self.token))
+    }
+
+    /// Sends and returns the response head with its body still streaming.
+    pub(crate) async fn send_streaming(
+        &self,
+        request: Request<TestBody>,
+    ) -> http::Response<Incoming> {
+        self.client.request(request).await.unwrap()
+    }
+
+    /// Sends and collects the whole response.
+    pub(crate) async fn send(&self, request: Request<TestBody>) -> Reply {
+        let response = self.send_streaming(request).await;
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.unwrap().to_bytes();
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    /// `GET` with the token.
+    pub(crate) async fn get(&self, path_and_query: &str) -> Reply {
+        self.send(
+            self.authorized(Method::GET, path_and_query)
+                .body(empty())
+                .unwrap(),
+        )
+        .await
+    }
+
+    /// Writes `request` verbatim on a fresh connection and reads until the proxy closes it.
+    pub(crate) async fn raw(&self, request: &str) -> String {
+        let mut stream = TcpStream::connect(self.addr).await.unwrap();
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.unwrap();
+        String::from_utf8_lossy(&response).into_owned()
+    }
+
+    /// Signals shutdown and waits for `serve` to return.
+    pub(crate) async fn shut_down(&mut self) -> DrainReport {
+        if let Some(shutdown) = self.shutdown.take() {
+            shutdown.send(()).unwrap();
+        }
+        let server = self.server.take().expect("shut down once");
+        server.await.unwrap().unwrap()
+    }
+}
+
+/// The status line and the `code` of a raw HTTP/1.1 response.
+pub(crate) fn raw_status_and_code(response: &str) -> (u16, String) {
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {response:?}"));
+    let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let code = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|json| json["errors"][0]["code"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    (status, code)
+}
