@@ -16,7 +16,10 @@ fn hot_path(c: &mut Criterion) {
     let stack = rt.block_on(BenchStack::start());
     let client = BenchStack::client();
     // Warm pools and caches.
-    assert_eq!(rt.block_on(stack.get_via_proxy(&client, "/v2/balance")), 200);
+    assert_eq!(
+        rt.block_on(stack.get_via_proxy(&client, "/v2/balance")),
+        200
+    );
     assert_eq!(rt.block_on(stack.get_direct(&client, "/v2/balance")), 200);
 
     let mut group = c.benchmark_group("request_over_loopback");
@@ -31,7 +34,12 @@ fn hot_path(c: &mut Criterion) {
     let mut group = c.benchmark_group("auth");
     let t = now();
     group.bench_function("verify_token_hit", |b| {
-        b.iter(|| stack.verifier.verify(black_box(&stack.token), t).expect("valid"));
+        b.iter(|| {
+            stack
+                .verifier
+                .verify(black_box(&stack.token), t)
+                .expect("valid")
+        });
     });
     let cold: Vec<String> = rt.block_on(async {
         let mut tokens = Vec::with_capacity(2_000);
@@ -61,7 +69,10 @@ fn hot_path(c: &mut Criterion) {
             if next == 0 {
                 stack.verifier.invalidate_all();
             }
-            stack.verifier.verify(black_box(&cold[next]), t).expect("valid")
+            stack
+                .verifier
+                .verify(black_box(&cold[next]), t)
+                .expect("valid")
         });
     });
     group.bench_function("credential_lookup_hit", |b| {

@@ -4,7 +4,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use auth::{Authenticator, CredentialCache, IssueRequest, Issuer, Keyring, TokenSettings, Verifier};
+use auth::{
+    Authenticator, CredentialCache, IssueRequest, Issuer, Keyring, TokenSettings, Verifier,
+};
 use bytes::Bytes;
 use http::Request;
 use http_body_util::{BodyExt, Empty};
@@ -68,7 +70,11 @@ impl BenchStack {
             max_ttl_secs: 86_400,
         };
         let keyring = Keyring::load(&store).await.expect("keyring");
-        let issuer = Arc::new(Issuer::new(store.clone(), keyring.clone(), settings.clone()));
+        let issuer = Arc::new(Issuer::new(
+            store.clone(),
+            keyring.clone(),
+            settings.clone(),
+        ));
         issuer.ensure_signing_key(now()).await.expect("signing key");
         let verifier = Arc::new(Verifier::new(keyring, settings, 100_000));
         let credentials = Arc::new(CredentialCache::new(

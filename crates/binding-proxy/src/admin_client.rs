@@ -67,8 +67,10 @@ impl AdminClient {
         let url = format!("{}{path}", self.base);
         let mut builder = Request::builder().method(method.clone()).uri(&url);
         if let Some(token) = &self.token {
-            let mut value = header::HeaderValue::try_from(format!("Bearer {token}"))
-                .map_err(|_| anyhow!("the admin token contains characters not allowed in a header"))?;
+            let mut value =
+                header::HeaderValue::try_from(format!("Bearer {token}")).map_err(|_| {
+                    anyhow!("the admin token contains characters not allowed in a header")
+                })?;
             value.set_sensitive(true);
             builder = builder.header(header::AUTHORIZATION, value);
         }

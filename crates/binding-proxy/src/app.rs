@@ -95,8 +95,9 @@ pub(crate) async fn run(
 ) -> anyhow::Result<()> {
     let dataplane_addr = listeners.dataplane.local_addr()?;
     let admin_addr = listeners.admin.local_addr()?;
+    // One readiness per listener, flipped together at shutdown.
     let ready = Arc::new(AtomicBool::new(true));
-    let readiness = dataplane::Readiness::from_flag(ready.clone());
+    let readiness = dataplane::Readiness::new(true);
 
     let authenticator = Arc::new(Authenticator::new(
         stack.verifier.clone(),
@@ -114,7 +115,7 @@ pub(crate) async fn run(
                 max_header_bytes: config.max_header_bytes,
             },
             authenticator,
-            readiness,
+            readiness.clone(),
         )
         .context("setting up the upstream client")?,
     );
@@ -126,7 +127,9 @@ pub(crate) async fn run(
         stack.credentials.clone(),
         admin::AdminSettings {
             token_sha256: config.admin_token_sha256.clone(),
-            public_base_url: config.public_base_url.clone(),
+            public_base_url: config.public_base_url.clone().unwrap_or_else(|| {
+                crate::config::default_public_base_url(dataplane_addr, &config.path_prefix)
+            }),
             upstream_base_url: config.upstream_base_url.clone(),
             probe_path: config.probe_path.clone(),
             probe_timeout: config.probe_timeout,
@@ -169,8 +172,13 @@ pub(crate) async fn run(
     info!(listener = "admin", addr = %admin_addr, "listening");
 
     let signal = stop.await;
-    info!(signal, grace_secs = grace.as_secs(), "shutting down: draining in-flight requests");
+    info!(
+        signal,
+        grace_secs = grace.as_secs(),
+        "shutting down: draining in-flight requests"
+    );
     ready.store(false, Ordering::SeqCst);
+    readiness.set_ready(false);
     dataplane_stop.trigger();
     match dataplane_task.await {
         Ok(Ok(report)) => info!(?report, "data plane drained"),

@@ -56,7 +56,11 @@ pub(crate) struct DevArgs {
 #[derive(Debug, Args)]
 pub(crate) struct AdminConnection {
     /// Admin API base URL.
-    #[arg(long, env = "BINDING_PROXY_ADMIN_URL", default_value = "http://127.0.0.1:9090")]
+    #[arg(
+        long,
+        env = "BINDING_PROXY_ADMIN_URL",
+        default_value = "http://127.0.0.1:9090"
+    )]
     pub(crate) admin_url: String,
     /// Admin bearer token (prefer the environment variable: argv is visible to other users).
     #[arg(long, env = "BINDING_PROXY_ADMIN_TOKEN", hide_env_values = true)]

@@ -77,7 +77,11 @@ pub(crate) async fn bindings(command: BindingsCommand) -> anyhow::Result<i32> {
                 print_json(&answer.body["data"])?;
             } else {
                 let mut out = std::io::stdout().lock();
-                for check in answer.body["data"]["checks"].as_array().into_iter().flatten() {
+                for check in answer.body["data"]["checks"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
                     let mark = if check["ok"].as_bool() == Some(true) {
                         "ok  "
                     } else {
@@ -265,7 +269,12 @@ fn print_binding(conn: &AdminConnection, answer: &Answer, verb: &str) -> anyhow:
         return print_json(b);
     }
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{verb}: binding {} for {}", text(&b["id"]), text(&b["org_id"]))?;
+    writeln!(
+        out,
+        "{verb}: binding {} for {}",
+        text(&b["id"]),
+        text(&b["org_id"])
+    )?;
     writeln!(out, "  generation   {}", b["generation"])?;
     writeln!(out, "  api key      …{}", text(&b["api_key_hint"]))?;
     writeln!(out, "  scopes       {}", scopes_text(&b["scopes"]))?;

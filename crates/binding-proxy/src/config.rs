@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -207,12 +207,27 @@ pub(crate) enum LogFormat {
     Json,
 }
 
+/// The `base_url` handed out with tokens when `dataplane.public_base_url` is not set: the bound
+/// data-plane address (loopback when bound to every interface) plus the path prefix.
+pub(crate) fn default_public_base_url(bound: SocketAddr, path_prefix: &str) -> String {
+    let host = match bound.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!(
+        "http://{}{path_prefix}",
+        SocketAddr::new(host, bound.port())
+    )
+}
+
 /// The checked configuration.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
     pub(crate) dataplane_listen: SocketAddr,
     pub(crate) path_prefix: String,
-    pub(crate) public_base_url: String,
+    /// `None`: derived from the bound data-plane address at start-up.
+    pub(crate) public_base_url: Option<String>,
     pub(crate) header_read_timeout: Duration,
     pub(crate) max_header_bytes: usize,
     pub(crate) upstream_base_url: http::Uri,
@@ -332,7 +347,10 @@ impl Checker {
 
     fn socket_addr(&mut self, key: &str, value: &str) -> SocketAddr {
         value.parse().unwrap_or_else(|_| {
-            self.problem(key, format!("`{value}` is not an address such as 127.0.0.1:8080"));
+            self.problem(
+                key,
+                format!("`{value}` is not an address such as 127.0.0.1:8080"),
+            );
             SocketAddr::from(([127, 0, 0, 1], 0))
         })
     }
@@ -376,16 +394,17 @@ impl TryFrom<RawConfig> for Config {
                 "must be an absolute path of plain segments such as /v2/compute/internal/binding-proxy",
             );
         }
-        let public_base_url = raw.dataplane.public_base_url.unwrap_or_else(|| {
-            let port = dataplane_listen.port();
-            format!("http://127.0.0.1:{port}{path_prefix}")
-        });
-        match public_base_url.parse::<http::Uri>() {
-            Ok(uri) if uri.scheme().is_some() && uri.authority().is_some() => {}
-            _ => c.problem(
-                "dataplane.public_base_url",
-                "must be an absolute http(s) URL ending in the path prefix",
-            ),
+        let public_base_url = raw.dataplane.public_base_url;
+        if let Some(url) = &public_base_url {
+            match url.parse::<http::Uri>() {
+                Ok(uri)
+                    if matches!(uri.scheme_str(), Some("http" | "https"))
+                        && uri.authority().is_some() => {}
+                _ => c.problem(
+                    "dataplane.public_base_url",
+                    "must be an absolute http(s) URL ending in the path prefix",
+                ),
+            }
         }
 
         let upstream_base_url = match raw.upstream.base_url.parse::<http::Uri>() {
@@ -452,12 +471,18 @@ impl TryFrom<RawConfig> for Config {
             "pretty" => LogFormat::Pretty,
             "json" => LogFormat::Json,
             other => {
-                c.problem("log.format", format!("`{other}` is not one of pretty, json"));
+                c.problem(
+                    "log.format",
+                    format!("`{other}` is not one of pretty, json"),
+                );
                 LogFormat::Pretty
             }
         };
         if tracing_subscriber::EnvFilter::try_new(&raw.log.level).is_err() {
-            c.problem("log.level", "is not a level or filter such as info or debug");
+            c.problem(
+                "log.level",
+                "is not a level or filter such as info or debug",
+            );
         }
 
         let header_read_timeout = c.millis(
@@ -467,12 +492,18 @@ impl TryFrom<RawConfig> for Config {
         if raw.dataplane.max_header_bytes < 8 * 1024 {
             c.problem("dataplane.max_header_bytes", "must be at least 8192");
         }
-        let upstream_connect_timeout =
-            c.millis("upstream.connect_timeout_ms", raw.upstream.connect_timeout_ms);
-        let upstream_response_timeout =
-            c.millis("upstream.response_timeout_ms", raw.upstream.response_timeout_ms);
-        let upstream_pool_idle_timeout =
-            c.secs("upstream.pool_idle_timeout_secs", raw.upstream.pool_idle_timeout_secs);
+        let upstream_connect_timeout = c.millis(
+            "upstream.connect_timeout_ms",
+            raw.upstream.connect_timeout_ms,
+        );
+        let upstream_response_timeout = c.millis(
+            "upstream.response_timeout_ms",
+            raw.upstream.response_timeout_ms,
+        );
+        let upstream_pool_idle_timeout = c.secs(
+            "upstream.pool_idle_timeout_secs",
+            raw.upstream.pool_idle_timeout_secs,
+        );
         let probe_timeout = c.millis("admin.probe_timeout_ms", raw.admin.probe_timeout_ms);
         let credential_ttl = c.secs("cache.credential_ttl_secs", raw.cache.credential_ttl_secs);
         if raw.cache.token_capacity == 0 {
@@ -537,10 +568,7 @@ mod tests {
         let config = Config::load(Sources::default()).expect("defaults load");
         assert_eq!(config.path_prefix, DEFAULT_PATH_PREFIX);
         assert_eq!(config.admin_listen.to_string(), "127.0.0.1:9090");
-        assert_eq!(
-            config.public_base_url,
-            "http://127.0.0.1:8080/v2/compute/internal/binding-proxy"
-        );
+        assert_eq!(config.public_base_url, None);
         assert_eq!(config.tokens.leeway_secs, 30);
     }
 
@@ -567,6 +595,17 @@ mod tests {
         assert_eq!(config.dataplane_listen.to_string(), "127.0.0.1:7000");
         assert_eq!(config.tokens.issuer, "from-env");
         assert_eq!(config.admin_token_sha256.len(), 2);
+    }
+
+    #[test]
+    fn default_public_base_url_uses_the_bound_port_and_loopback_for_any_address() {
+        let any: SocketAddr = "0.0.0.0:41234".parse().expect("addr");
+        assert_eq!(
+            default_public_base_url(any, DEFAULT_PATH_PREFIX),
+            "http://127.0.0.1:41234/v2/compute/internal/binding-proxy"
+        );
+        let v6: SocketAddr = "[::]:8080".parse().expect("addr");
+        assert_eq!(default_public_base_url(v6, "/p"), "http://[::1]:8080/p");
     }
 
     #[test]

@@ -22,7 +22,10 @@ use crate::config::{Config, Sources};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(err) => return fail(&format!("cannot start the async runtime: {err}"), 1),
     };

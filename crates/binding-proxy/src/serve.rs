@@ -34,7 +34,10 @@ async fn open_store(config: &Config) -> anyhow::Result<StoreHandle> {
     }
     if let Some(file) = config.store_url.strip_prefix("sqlite://") {
         let file = file.split('?').next().unwrap_or(file);
-        if let Some(dir) = Path::new(file).parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Some(dir) = Path::new(file)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("creating the store directory {}", dir.display()))?;
         }
@@ -76,7 +79,10 @@ pub(crate) async fn dev(mut config: Config) -> anyhow::Result<()> {
     let listeners = Listeners::bind(config.dataplane_listen, config.admin_listen).await?;
     let dataplane_addr = listeners.dataplane.local_addr()?;
     let admin_addr = listeners.admin.local_addr()?;
-    config.public_base_url = format!("http://{dataplane_addr}{}", config.path_prefix);
+    let base = config.public_base_url.clone().unwrap_or_else(|| {
+        crate::config::default_public_base_url(dataplane_addr, &config.path_prefix)
+    });
+    config.public_base_url = Some(base.clone());
 
     let now = app::now();
     let binding = store
@@ -107,7 +113,6 @@ pub(crate) async fn dev(mut config: Config) -> anyhow::Result<()> {
         .await
         .context("minting the demo token")?;
 
-    let base = &config.public_base_url;
     let banner = format!(
         "\nbinding-proxy dev is running (everything in memory; upstream = built-in emulator at {upstream})\n\
          \n  data plane  http://{dataplane_addr}\n  admin API   http://{admin_addr}\n\
@@ -138,7 +143,10 @@ pub(crate) fn admin_token() -> anyhow::Result<()> {
         out,
         "\nexport BINDING_PROXY__ADMIN__TOKEN_SHA256={digest}   # for `binding-proxy serve`"
     )?;
-    writeln!(out, "export BINDING_PROXY_ADMIN_TOKEN={token}          # for the CLI")?;
+    writeln!(
+        out,
+        "export BINDING_PROXY_ADMIN_TOKEN={token}          # for the CLI"
+    )?;
     Ok(())
 }
 

@@ -32,8 +32,7 @@ impl Shutdown {
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C) and names the signal.
 pub(crate) async fn os_signal() -> &'static str {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-    {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
         Err(err) => {
             tracing::warn!(error = %err, "cannot listen for SIGTERM; only Ctrl-C stops the process");

@@ -51,7 +51,10 @@ impl Forger {
 
     /// Signs `claims` with EdDSA under the active kid.
     pub fn sign(&self, claims: &Value) -> String {
-        self.sign_with_header(&json!({ "alg": "EdDSA", "typ": "JWT", "kid": self.kid }), claims)
+        self.sign_with_header(
+            &json!({ "alg": "EdDSA", "typ": "JWT", "kid": self.kid }),
+            claims,
+        )
     }
 
     /// Signs `claims` with the active key under an arbitrary `header`.
@@ -62,7 +65,10 @@ impl Forger {
             URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims json"))
         );
         let signature = self.key_pair().sign(signing_input.as_bytes());
-        format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()))
+        format!(
+            "{signing_input}.{}",
+            URL_SAFE_NO_PAD.encode(signature.as_ref())
+        )
     }
 }
 

@@ -76,9 +76,15 @@ impl ProxyProcess {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("BINDING_PROXY__DATAPLANE__LISTEN", "127.0.0.1:0")
             .env("BINDING_PROXY__ADMIN__LISTEN", "127.0.0.1:0")
-            .env("BINDING_PROXY__UPSTREAM__BASE_URL", &options.upstream_base_url)
+            .env(
+                "BINDING_PROXY__UPSTREAM__BASE_URL",
+                &options.upstream_base_url,
+            )
             .env("BINDING_PROXY__ADMIN__TOKEN_SHA256", digest)
-            .env("BINDING_PROXY__STORE__URL", format!("sqlite://{}", db.display()))
+            .env(
+                "BINDING_PROXY__STORE__URL",
+                format!("sqlite://{}", db.display()),
+            )
             .env(
                 "BINDING_PROXY__CRYPTO__MASTER_KEY_FILE",
                 dir.path().join("master.key"),
@@ -99,7 +105,10 @@ impl ProxyProcess {
         let stderr = child.stderr.take().expect("piped stderr");
         let stdout = child.stdout.take().expect("piped stdout");
         for (stream, is_stderr) in [
-            (Box::new(stderr) as Box<dyn tokio::io::AsyncRead + Unpin + Send>, true),
+            (
+                Box::new(stderr) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+                true,
+            ),
             (Box::new(stdout), false),
         ] {
             let logs = logs.clone();
@@ -107,15 +116,14 @@ impl ProxyProcess {
             tokio::spawn(async move {
                 let mut lines = BufReader::new(stream).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
-                    if is_stderr {
-                        if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                            if v["message"] == "listening" {
-                                let _ = addr_tx.send((
-                                    v["listener"].as_str().unwrap_or_default().to_owned(),
-                                    v["addr"].as_str().unwrap_or_default().to_owned(),
-                                ));
-                            }
-                        }
+                    if is_stderr
+                        && let Ok(v) = serde_json::from_str::<Value>(&line)
+                        && v["message"] == "listening"
+                    {
+                        let _ = addr_tx.send((
+                            v["listener"].as_str().unwrap_or_default().to_owned(),
+                            v["addr"].as_str().unwrap_or_default().to_owned(),
+                        ));
                     }
                     logs.write().expect("log lock").push(line);
                 }
@@ -153,7 +161,10 @@ impl ProxyProcess {
 
     /// `TELNYX_BASE_URL` for functions: the data plane plus the default prefix.
     pub fn base_url(&self) -> String {
-        format!("http://{}/v2/compute/internal/binding-proxy", self.dataplane)
+        format!(
+            "http://{}/v2/compute/internal/binding-proxy",
+            self.dataplane
+        )
     }
 
     /// The admin API origin.
@@ -226,7 +237,10 @@ impl ProxyProcess {
                     .send(
                         method,
                         &url,
-                        &[("authorization", &auth), ("content-type", "application/json")],
+                        &[
+                            ("authorization", &auth),
+                            ("content-type", "application/json"),
+                        ],
                         bytes,
                     )
                     .await
@@ -248,7 +262,11 @@ impl ProxyProcess {
                 Some(serde_json::json!({ "org_id": org_id, "api_key": api_key })),
             )
             .await;
-        assert_eq!(reply.status, StatusCode::CREATED, "create binding: {reply:?}");
+        assert_eq!(
+            reply.status,
+            StatusCode::CREATED,
+            "create binding: {reply:?}"
+        );
         reply.json()["data"].clone()
     }
 
@@ -267,8 +285,7 @@ impl ProxyProcess {
 
     /// Mints a default token and returns just the JWT.
     pub async fn token(&self, org_id: &str) -> String {
-        self.mint(org_id, serde_json::json!({}))
-            .await["token"]
+        self.mint(org_id, serde_json::json!({})).await["token"]
             .as_str()
             .expect("token string")
             .to_owned()

@@ -62,16 +62,32 @@ async fn operator_walkthrough_with_the_cli() {
 
     // create: the key comes from stdin, never argv.
     let created = cli
-        .run(&["bindings", "create", "--org", "acme", "--rps", "50", "--burst", "100"], Some(&format!("{KEY}\n")))
+        .run(
+            &[
+                "bindings", "create", "--org", "acme", "--rps", "50", "--burst", "100",
+            ],
+            Some(&format!("{KEY}\n")),
+        )
         .await;
     assert_eq!(created.code, 0, "{}", created.stderr);
     assert!(created.stdout.contains("acme"));
-    assert!(created.stdout.contains("…9876"), "hint shown: {}", created.stdout);
+    assert!(
+        created.stdout.contains("…9876"),
+        "hint shown: {}",
+        created.stdout
+    );
     assert!(!created.stdout.contains(KEY), "the key is never printed");
 
-    let again = cli.run(&["bindings", "create", "--org", "acme"], Some(KEY)).await;
+    let again = cli
+        .run(&["bindings", "create", "--org", "acme"], Some(KEY))
+        .await;
     assert_ne!(again.code, 0);
-    assert_eq!(again.stderr.trim().lines().count(), 1, "one-line reason: {}", again.stderr);
+    assert_eq!(
+        again.stderr.trim().lines().count(),
+        1,
+        "one-line reason: {}",
+        again.stderr
+    );
     assert!(again.stderr.contains("binding_exists"), "{}", again.stderr);
 
     let got = cli.json(&["bindings", "get", "acme"]).await;
@@ -85,24 +101,47 @@ async fn operator_walkthrough_with_the_cli() {
 
     let valid = cli.run(&["bindings", "validate", "acme"], None).await;
     assert_eq!(valid.code, 0, "{}{}", valid.stdout, valid.stderr);
-    assert!(valid.stdout.contains("binding is valid"), "{}", valid.stdout);
+    assert!(
+        valid.stdout.contains("binding is valid"),
+        "{}",
+        valid.stdout
+    );
 
     let issued = cli
-        .json(&["tokens", "issue", "acme", "--function-id", "fn-1", "--ttl-secs", "600"])
+        .json(&[
+            "tokens",
+            "issue",
+            "acme",
+            "--function-id",
+            "fn-1",
+            "--ttl-secs",
+            "600",
+        ])
         .await;
     let token = issued["token"].as_str().expect("token").to_owned();
     assert_eq!(issued["base_url"], stack.proxy.base_url());
-    let ok = stack.http.get_with_token(&stack.url("/v2/balance"), &token).await;
+    let ok = stack
+        .http
+        .get_with_token(&stack.url("/v2/balance"), &token)
+        .await;
     assert_eq!(ok.status, http::StatusCode::OK);
 
     let revoke = cli
-        .run(&["tokens", "revoke", issued["jti"].as_str().expect("jti")], None)
+        .run(
+            &["tokens", "revoke", issued["jti"].as_str().expect("jti")],
+            None,
+        )
         .await;
     assert_eq!(revoke.code, 0, "{}", revoke.stderr);
-    let refused = stack.http.get_with_token(&stack.url("/v2/balance"), &token).await;
+    let refused = stack
+        .http
+        .get_with_token(&stack.url("/v2/balance"), &token)
+        .await;
     assert_eq!(refused.status, http::StatusCode::UNAUTHORIZED);
 
-    let rotated = cli.json(&["bindings", "update", "acme", "--grace-period-secs", "60"]).await;
+    let rotated = cli
+        .json(&["bindings", "update", "acme", "--grace-period-secs", "60"])
+        .await;
     assert_eq!(rotated["generation"], 2);
     assert_eq!(rotated["previous_generation"], 1);
 
@@ -119,7 +158,10 @@ async fn operator_walkthrough_with_the_cli() {
     assert_ne!(gone.code, 0);
     assert!(gone.stderr.contains("not_found"), "{}", gone.stderr);
 
-    let audit = stack.proxy.admin_call(http::Method::GET, "/v1/audit-events?limit=100", None).await;
+    let audit = stack
+        .proxy
+        .admin_call(http::Method::GET, "/v1/audit-events?limit=100", None)
+        .await;
     let actions: Vec<String> = audit.json()["data"]
         .as_array()
         .expect("events")
@@ -134,7 +176,10 @@ async fn operator_walkthrough_with_the_cli() {
         "signing_key.rotate",
         "binding.delete",
     ] {
-        assert!(actions.iter().any(|a| a == action), "{action} audited: {actions:?}");
+        assert!(
+            actions.iter().any(|a| a == action),
+            "{action} audited: {actions:?}"
+        );
     }
 }
 

@@ -12,7 +12,9 @@ async fn store_file_holds_no_plaintext_key_and_master_key_is_private() {
     let mut found_files = 0;
     for suffix in ["", "-wal", "-shm"] {
         let path = format!("{}{suffix}", stack.proxy.store_file().display());
-        let Ok(bytes) = std::fs::read(&path) else { continue };
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue;
+        };
         found_files += 1;
         assert!(
             !bytes.windows(KEY.len()).any(|w| w == KEY.as_bytes()),
@@ -27,6 +29,9 @@ async fn store_file_holds_no_plaintext_key_and_master_key_is_private() {
         .mode();
     assert_eq!(mode & 0o777, 0o600, "master key file mode");
     let logs = stack.proxy.logs().join("\n");
-    assert!(logs.contains("created a new master key file"), "first start warns: {logs}");
+    assert!(
+        logs.contains("created a new master key file"),
+        "first start warns: {logs}"
+    );
     assert!(!logs.contains(KEY), "the key never reaches the log");
 }

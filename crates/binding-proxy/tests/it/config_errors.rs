@@ -29,7 +29,10 @@ fn unknown_setting_stops_start_up_naming_it() {
 fn invalid_values_are_all_reported_with_their_env_vars() {
     let (code, stderr) = serve_with(&[
         ("BINDING_PROXY__DATAPLANE__LISTEN", "not-an-address"),
-        ("BINDING_PROXY__UPSTREAM__BASE_URL", "https://api.example.com/some/path"),
+        (
+            "BINDING_PROXY__UPSTREAM__BASE_URL",
+            "https://api.example.com/some/path",
+        ),
         ("BINDING_PROXY__STORE__URL", "mysql://x"),
     ]);
     assert_eq!(code, 2, "{stderr}");
@@ -45,7 +48,11 @@ fn invalid_values_are_all_reported_with_their_env_vars() {
 #[test]
 fn missing_config_file_is_an_error() {
     let out = Command::new(bin())
-        .args(["check-config", "--config", "/nonexistent/binding-proxy.toml"])
+        .args([
+            "check-config",
+            "--config",
+            "/nonexistent/binding-proxy.toml",
+        ])
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(2));

@@ -11,7 +11,13 @@ use crate::bin;
 #[tokio::test]
 async fn dev_banner_curl_line_succeeds_when_pasted() {
     let mut child = Command::new(bin())
-        .args(["dev", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+        .args([
+            "dev",
+            "--listen",
+            "127.0.0.1:0",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ])
         .env("BINDING_PROXY__LOG__LEVEL", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -71,6 +77,10 @@ async fn dev_banner_curl_line_succeeds_when_pasted() {
         .output()
         .await
         .expect("run CLI");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("demo-org"));
 }

@@ -16,7 +16,12 @@ async fn query_string_is_forwarded_byte_for_byte() {
         .get_with_token(&stack.url(&format!("/v2/balance?{query}")), &token)
         .await;
     assert_eq!(
-        stack.emulator.journal().last().expect("seen").path_and_query,
+        stack
+            .emulator
+            .journal()
+            .last()
+            .expect("seen")
+            .path_and_query,
         format!("/v2/balance?{query}")
     );
 }
@@ -47,15 +52,25 @@ async fn hop_by_hop_headers_are_dropped_and_others_pass() {
     assert_eq!(reply.status, StatusCode::OK);
     let seen = stack.emulator.journal().last().expect("seen");
     for dropped in ["x-drop-me", "keep-alive", "proxy-authorization", "te"] {
-        assert!(!seen.headers.contains_key(dropped), "{dropped} must not reach the upstream");
+        assert!(
+            !seen.headers.contains_key(dropped),
+            "{dropped} must not reach the upstream"
+        );
     }
     assert_eq!(seen.headers["user-agent"], "Telnyx/Node 2.0");
     assert_eq!(seen.headers["x-stainless-retry-count"], "0");
     assert_eq!(seen.headers["accept-encoding"], "gzip");
     let host = seen.headers["host"].to_str().expect("host");
-    assert_eq!(host, stack.emulator.addr().to_string(), "Host names the upstream");
+    assert_eq!(
+        host,
+        stack.emulator.addr().to_string(),
+        "Host names the upstream"
+    );
     let authz = seen.headers["authorization"].to_str().expect("auth");
-    assert!(!authz.contains(&token), "the JWT never reaches the upstream");
+    assert!(
+        !authz.contains(&token),
+        "the JWT never reaches the upstream"
+    );
 }
 
 #[tokio::test]
@@ -100,7 +115,10 @@ async fn request_id_is_kept_or_minted_and_returned() {
         .await;
     assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
     assert_eq!(refused.header("x-request-id"), Some("req-refused-1"));
-    assert_eq!(refused.json()["errors"][0]["meta"]["request_id"], "req-refused-1");
+    assert_eq!(
+        refused.json()["errors"][0]["meta"]["request_id"],
+        "req-refused-1"
+    );
 }
 
 #[tokio::test]
@@ -120,9 +138,16 @@ async fn paths_outside_the_prefix_are_404_and_never_forwarded() {
             .get_with_token(&format!("{base}{path}"), &token)
             .await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
-        assert_eq!(reply.error_code().as_deref(), Some("route_not_found"), "{path}");
+        assert_eq!(
+            reply.error_code().as_deref(),
+            Some("route_not_found"),
+            "{path}"
+        );
     }
-    assert!(stack.emulator.journal().is_empty(), "nothing reached the upstream");
+    assert!(
+        stack.emulator.journal().is_empty(),
+        "nothing reached the upstream"
+    );
 }
 
 #[tokio::test]

@@ -17,7 +17,10 @@ async fn messages_post_from_the_bindings_overview_snippet_works() {
         .send(
             Method::POST,
             &stack.url("/v2/messages"),
-            &[("authorization", &auth), ("content-type", "application/json")],
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
             r#"{"from":"+12345678901","to":"+12345678902","text":"Hello from Edge Compute!"}"#,
         )
         .await;
@@ -26,7 +29,11 @@ async fn messages_post_from_the_bindings_overview_snippet_works() {
     assert_eq!(data["record_type"], "message");
     assert_eq!(data["text"], "Hello from Edge Compute!");
 
-    let seen = stack.emulator.journal().last().expect("the upstream saw the call");
+    let seen = stack
+        .emulator
+        .journal()
+        .last()
+        .expect("the upstream saw the call");
     assert_eq!(seen.path_and_query, "/v2/messages");
     assert_eq!(
         seen.headers.get("authorization").map(|v| v.as_bytes()),
@@ -43,7 +50,10 @@ async fn create_namespace(stack: &Stack, token: &str) -> String {
         .send(
             Method::POST,
             &stack.url("/v2/storage/kvs"),
-            &[("authorization", &auth), ("content-type", "application/json")],
+            &[
+                ("authorization", &auth),
+                ("content-type", "application/json"),
+            ],
             r#"{"name": "my-cache"}"#,
         )
         .await;
@@ -77,10 +87,17 @@ async fn kv_put_then_get_returns_the_same_utf8_bytes() {
     // The Go and Python snippets keep "/" literal: the same key.
     let get = stack
         .http
-        .get_with_token(&stack.url(&format!("/v2/storage/kvs/{ns}/keys/user/123")), &token)
+        .get_with_token(
+            &stack.url(&format!("/v2/storage/kvs/{ns}/keys/user/123")),
+            &token,
+        )
         .await;
     assert_eq!(get.status, StatusCode::OK);
-    assert_eq!(get.body.as_ref(), value.as_bytes(), "value comes back verbatim");
+    assert_eq!(
+        get.body.as_ref(),
+        value.as_bytes(),
+        "value comes back verbatim"
+    );
     assert_eq!(get.header("content-type"), Some("application/octet-stream"));
 }
 
@@ -113,10 +130,18 @@ async fn kv_keys_with_slashes_and_escapes_arrive_unchanged() {
         let auth = format!("Bearer {token}");
         stack
             .http
-            .send(Method::PUT, &stack.url(&path), &[("authorization", &auth)], "v")
+            .send(
+                Method::PUT,
+                &stack.url(&path),
+                &[("authorization", &auth)],
+                "v",
+            )
             .await;
         let seen = stack.emulator.journal().last().expect("upstream saw it");
-        assert_eq!(seen.path_and_query, path, "raw path reaches the upstream byte for byte");
+        assert_eq!(
+            seen.path_and_query, path,
+            "raw path reaches the upstream byte for byte"
+        );
     }
 }
 
@@ -131,18 +156,31 @@ async fn sdk_form_without_inner_v2_reaches_the_same_upstream_path() {
     assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
     assert_eq!(reply.json()["data"]["record_type"], "balance");
     assert_eq!(
-        stack.emulator.journal().last().expect("seen").path_and_query,
+        stack
+            .emulator
+            .journal()
+            .last()
+            .expect("seen")
+            .path_and_query,
         "/v2/balance"
     );
     let ns = create_namespace(&stack, &token).await;
     let query = "prefix=user%2F&limit=100";
     let listed = stack
         .http
-        .get_with_token(&stack.url(&format!("/storage/kvs/{ns}/keys?{query}")), &token)
+        .get_with_token(
+            &stack.url(&format!("/storage/kvs/{ns}/keys?{query}")),
+            &token,
+        )
         .await;
     assert_eq!(listed.status, StatusCode::OK, "{listed:?}");
     assert_eq!(
-        stack.emulator.journal().last().expect("seen").path_and_query,
+        stack
+            .emulator
+            .journal()
+            .last()
+            .expect("seen")
+            .path_and_query,
         format!("/v2/storage/kvs/{ns}/keys?{query}")
     );
 }

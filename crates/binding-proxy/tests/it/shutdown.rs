@@ -16,13 +16,14 @@ async fn drains_in_flight_stream_then_exits_zero(signal: &str, org: &str) {
     let client: Client<_, Empty<Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     // 4 MiB in 64 chunks, 50 ms apart: about 3 s of streaming.
     let request = Request::builder()
-        .uri(stack.url(
-            "/v2/_emulator/source?bytes=4194304&chunk_bytes=65536&chunk_delay_ms=50",
-        ))
+        .uri(stack.url("/v2/_emulator/source?bytes=4194304&chunk_bytes=65536&chunk_delay_ms=50"))
         .header("authorization", format!("Bearer {token}"))
         .body(Empty::new())
         .expect("request");
-    let response = client.request(request).await.expect("streaming response starts");
+    let response = client
+        .request(request)
+        .await
+        .expect("streaming response starts");
     assert_eq!(response.status(), StatusCode::OK);
     let mut body = response.into_body();
     // Read the first frame so the stream is surely in flight.
@@ -48,11 +49,17 @@ async fn drains_in_flight_stream_then_exits_zero(signal: &str, org: &str) {
     assert!(saw_not_ready, "readiness answers 503 during the drain");
 
     while let Some(frame) = body.frame().await {
-        received += frame.expect("the stream is not cut").into_data().map_or(0, |d| d.len());
+        received += frame
+            .expect("the stream is not cut")
+            .into_data()
+            .map_or(0, |d| d.len());
     }
     assert_eq!(received, 4 * 1024 * 1024, "the in-flight stream finished");
 
-    let status = stack.proxy.wait_exit(std::time::Duration::from_secs(30)).await;
+    let status = stack
+        .proxy
+        .wait_exit(std::time::Duration::from_secs(30))
+        .await;
     assert!(status.success(), "exit status {status:?}");
     let logs = stack.proxy.logs().join("\n");
     assert!(logs.contains("draining"), "{logs}");

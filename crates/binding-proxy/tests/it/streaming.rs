@@ -72,10 +72,21 @@ async fn upload_and_download_of_200_mib_stream_without_growing_memory() {
         .expect("request");
     let response = client.request(request).await.expect("upload answered");
     assert_eq!(response.status(), StatusCode::OK);
-    let answer = response.into_body().collect().await.expect("body").to_bytes();
+    let answer = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
     let answer: serde_json::Value = serde_json::from_slice(&answer).expect("json");
-    assert_eq!(answer["data"]["bytes"], TOTAL, "every byte reached the upstream");
-    assert_eq!(stack.emulator.journal().last().expect("seen").body_bytes, TOTAL);
+    assert_eq!(
+        answer["data"]["bytes"], TOTAL,
+        "every byte reached the upstream"
+    );
+    assert_eq!(
+        stack.emulator.journal().last().expect("seen").body_bytes,
+        TOTAL
+    );
 
     // Download: read frame by frame, sampling as we go.
     let request = Request::builder()

@@ -25,7 +25,9 @@ fn now() -> i64 {
 fn assert_refused(reply: &Reply, code: &str) {
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{code}: {reply:?}");
     assert_eq!(reply.error_code().as_deref(), Some(code), "{reply:?}");
-    let challenge = reply.header("www-authenticate").expect("WWW-Authenticate on 401");
+    let challenge = reply
+        .header("www-authenticate")
+        .expect("WWW-Authenticate on 401");
     assert!(challenge.starts_with("Bearer"), "{challenge}");
     assert_eq!(reply.header("content-type"), Some("application/json"));
 }
@@ -49,10 +51,21 @@ async fn missing_and_malformed_tokens_get_401_and_upstream_sees_nothing() {
         .send(Method::GET, &stack.url("/v2/balance"), &[], Bytes::new())
         .await;
     assert_refused(&none, "token_missing");
-    for bad in ["Bearer abc", "Bearer a.b", "Bearer a.b.c", "Basic Zm9vOmJhcg==", "Bearer "] {
+    for bad in [
+        "Bearer abc",
+        "Bearer a.b",
+        "Bearer a.b.c",
+        "Basic Zm9vOmJhcg==",
+        "Bearer ",
+    ] {
         let reply = stack
             .http
-            .send(Method::GET, &stack.url("/v2/balance"), &[("authorization", bad)], Bytes::new())
+            .send(
+                Method::GET,
+                &stack.url("/v2/balance"),
+                &[("authorization", bad)],
+                Bytes::new(),
+            )
             .await;
         assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{bad}");
         assert!(reply.header("www-authenticate").is_some());
@@ -69,7 +82,10 @@ async fn forged_algorithms_and_keys_get_401_and_upstream_sees_nothing() {
 
     // alg: none with an empty signature.
     let header = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"none","kid":"{}"}}"#, forger.kid()));
-    assert_refused(&call(&stack, &format!("{header}.{payload}.")).await, "token_algorithm_rejected");
+    assert_refused(
+        &call(&stack, &format!("{header}.{payload}.")).await,
+        "token_algorithm_rejected",
+    );
 
     // HS256 signed with the public key as the HMAC secret (key-confusion attack).
     let mut hs = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
@@ -120,22 +136,46 @@ async fn wrong_claims_and_times_get_401_and_upstream_sees_nothing() {
     assert_eq!(call(&stack, &fresh).await.status, StatusCode::OK);
     stack.emulator.journal().clear();
 
-    assert_refused(&call(&stack, &with("iss", json!("evil"))).await, "token_claims_invalid");
-    assert_refused(&call(&stack, &with("aud", json!("other-api"))).await, "token_claims_invalid");
-    assert_refused(&call(&stack, &with("exp", json!(now() - 3600))).await, "token_expired");
-    assert_refused(&call(&stack, &with("nbf", json!(now() + 3600))).await, "token_not_yet_valid");
-    assert_refused(&call(&stack, &with("sub", json!("org-other"))).await, "token_claims_invalid");
+    assert_refused(
+        &call(&stack, &with("iss", json!("evil"))).await,
+        "token_claims_invalid",
+    );
+    assert_refused(
+        &call(&stack, &with("aud", json!("other-api"))).await,
+        "token_claims_invalid",
+    );
+    assert_refused(
+        &call(&stack, &with("exp", json!(now() - 3600))).await,
+        "token_expired",
+    );
+    assert_refused(
+        &call(&stack, &with("nbf", json!(now() + 3600))).await,
+        "token_not_yet_valid",
+    );
+    assert_refused(
+        &call(&stack, &with("sub", json!("org-other"))).await,
+        "token_claims_invalid",
+    );
     // Within the default 30 s leeway an expired token still passes; beyond it, not.
-    assert_eq!(call(&stack, &with("exp", json!(now() - 5))).await.status, StatusCode::OK);
+    assert_eq!(
+        call(&stack, &with("exp", json!(now() - 5))).await.status,
+        StatusCode::OK
+    );
     stack.emulator.journal().clear();
-    assert_refused(&call(&stack, &with("exp", json!(now() - 120))).await, "token_expired");
+    assert_refused(
+        &call(&stack, &with("exp", json!(now() - 120))).await,
+        "token_expired",
+    );
     assert!(stack.emulator.journal().is_empty());
 }
 
 #[tokio::test]
 async fn rotation_revocation_and_deletion_win_over_warm_caches() {
     let (stack, token) = Stack::with_binding("org-tok-4", KEY).await;
-    let revocable = stack.proxy.mint("org-tok-4", json!({"function_id": "f-1"})).await;
+    let revocable = stack
+        .proxy
+        .mint("org-tok-4", json!({"function_id": "f-1"}))
+        .await;
     let revocable_token = revocable["token"].as_str().expect("token").to_owned();
     // Warm both caches.
     assert_eq!(call(&stack, &token).await.status, StatusCode::OK);
