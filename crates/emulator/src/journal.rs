@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 
@@ -34,6 +35,8 @@ pub struct JournalEntry {
     pub body_bytes: u64,
     /// The HTTP version of the connection.
     pub version: Version,
+    /// The client's address: requests on one kept-alive connection share it.
+    pub peer: SocketAddr,
 }
 
 /// A journaled request whose body count grows while the body streams in.
@@ -43,6 +46,7 @@ pub(crate) struct Recorded {
     path_and_query: String,
     headers: HeaderMap,
     version: Version,
+    peer: SocketAddr,
     body_bytes: AtomicU64,
 }
 
@@ -58,13 +62,14 @@ impl Recorded {
             headers: self.headers.clone(),
             body_bytes: self.body_bytes.load(Ordering::Relaxed),
             version: self.version,
+            peer: self.peer,
         }
     }
 }
 
 impl Journal {
     /// Records a request head; the returned handle counts its body bytes.
-    pub(crate) fn record(&self, parts: &http::request::Parts) -> Arc<Recorded> {
+    pub(crate) fn record(&self, parts: &http::request::Parts, peer: SocketAddr) -> Arc<Recorded> {
         let recorded = Arc::new(Recorded {
             method: parts.method.clone(),
             path_and_query: parts
@@ -74,6 +79,7 @@ impl Journal {
                 .unwrap_or_default(),
             headers: parts.headers.clone(),
             version: parts.version,
+            peer,
             body_bytes: AtomicU64::new(0),
         });
         // Never held across an await; a poisoned lock still holds a consistent deque.
@@ -136,7 +142,7 @@ mod tests {
     fn keeps_only_the_newest_entries() {
         let journal = Journal::default();
         for i in 0..JOURNAL_CAPACITY + 5 {
-            journal.record(&parts(&format!("/v2/{i}")));
+            journal.record(&parts(&format!("/v2/{i}")), test_peer());
         }
         assert_eq!(journal.len(), JOURNAL_CAPACITY);
         assert_eq!(journal.entries()[0].path_and_query, "/v2/5");
@@ -147,7 +153,7 @@ mod tests {
     #[test]
     fn body_bytes_grow_after_recording() {
         let journal = Journal::default();
-        let recorded = journal.record(&parts("/v2/a%20b?x=%2F"));
+        let recorded = journal.record(&parts("/v2/a%20b?x=%2F"), test_peer());
         recorded.add_body_bytes(3);
         recorded.add_body_bytes(4);
         let entry = journal.last().unwrap();
@@ -155,5 +161,9 @@ mod tests {
         assert_eq!(entry.path_and_query, "/v2/a%20b?x=%2F");
         journal.clear();
         assert!(journal.is_empty());
+    }
+
+    fn test_peer() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 40000))
     }
 }

@@ -63,9 +63,10 @@ impl<'a> Route<'a> {
 pub(crate) async fn handle(
     shared: Arc<Shared>,
     request: Request<Incoming>,
+    peer: std::net::SocketAddr,
 ) -> Response<ResponseBody> {
     let (parts, body) = request.into_parts();
-    let recorded = shared.journal.record(&parts);
+    let recorded = shared.journal.record(&parts, peer);
     let mut body = RequestBody::new(body, recorded);
     let response = answer(&shared, &parts, &mut body)
         .await

@@ -80,10 +80,10 @@ impl Emulator {
         let builder = auto::Builder::new(TokioExecutor::new());
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
-            let stream = tokio::select! {
+            let (stream, peer) = tokio::select! {
                 () = &mut shutdown => break,
                 accepted = listener.accept() => match accepted {
-                    Ok((stream, _peer)) => stream,
+                    Ok(accepted) => accepted,
                     Err(err) => {
                         tracing::warn!(error = %err, "emulator accept failed");
                         tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
@@ -97,7 +97,7 @@ impl Emulator {
             let shared = Arc::clone(&self.shared);
             let service = service_fn(move |request| {
                 let shared = Arc::clone(&shared);
-                async move { Ok::<_, Infallible>(routes::handle(shared, request).await) }
+                async move { Ok::<_, Infallible>(routes::handle(shared, request, peer).await) }
             });
             let connection = builder
                 .serve_connection(TokioIo::new(stream), service)

@@ -180,3 +180,27 @@ async fn upstream_errors_pass_through_untouched() {
         .await;
     assert_eq!(reply.body, direct.body, "the upstream's body, unchanged");
 }
+
+#[tokio::test]
+async fn upstream_connections_are_pooled_and_kept_alive() {
+    let (stack, token) = Stack::with_binding("org-route-6", KEY).await;
+    for _ in 0..5 {
+        let reply = stack
+            .http
+            .get_with_token(&stack.url("/v2/balance"), &token)
+            .await;
+        assert_eq!(reply.status, StatusCode::OK);
+    }
+    let peers: std::collections::HashSet<_> = stack
+        .emulator
+        .journal()
+        .entries()
+        .iter()
+        .map(|e| e.peer)
+        .collect();
+    assert_eq!(
+        peers.len(),
+        1,
+        "five sequential calls share one upstream connection"
+    );
+}
