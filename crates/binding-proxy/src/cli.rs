@@ -178,4 +178,11 @@ pub(crate) enum KeysCommand {
         #[command(flatten)]
         conn: AdminConnection,
     },
+    /// Retire a verify-only key: tokens it signed stop working. Refused for the active key.
+    Retire {
+        /// Key id (kid).
+        kid: String,
+        #[command(flatten)]
+        conn: AdminConnection,
+    },
 }

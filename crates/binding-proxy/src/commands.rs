@@ -190,6 +190,11 @@ pub(crate) async fn keys(command: KeysCommand) -> anyhow::Result<i32> {
             let answer = call(&conn, Method::POST, "/v1/signing-keys/rotate", None).await?;
             (conn, answer)
         }
+        KeysCommand::Retire { kid, conn } => {
+            let path = format!("/v1/signing-keys/{}/retire", encode_component(&kid));
+            let answer = call(&conn, Method::POST, &path, None).await?;
+            (conn, answer)
+        }
     };
     if conn.json {
         return print_json(&answer.body["data"]);

@@ -74,7 +74,19 @@ impl Forger {
 
 /// The claims of a token (its payload, unverified).
 pub fn claims_of(token: &str) -> Value {
-    let payload = token.split('.').nth(1).expect("a JWT has a payload");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).expect("base64url payload"))
-        .expect("JSON payload")
+    segment_json(token, 1)
+}
+
+/// The header of a token (unverified).
+pub fn jwt_header_of(token: &str) -> Value {
+    segment_json(token, 0)
+}
+
+fn segment_json(token: &str, index: usize) -> Value {
+    let segment = token
+        .split('.')
+        .nth(index)
+        .expect("a JWT has three segments");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(segment).expect("base64url segment"))
+        .expect("JSON segment")
 }

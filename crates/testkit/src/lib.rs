@@ -10,5 +10,5 @@ mod forge;
 mod process;
 
 pub use client::{HttpClient, Reply, raw_request};
-pub use forge::{Forger, claims_of};
+pub use forge::{Forger, claims_of, jwt_header_of};
 pub use process::{ADMIN_TOKEN, ProxyOptions, ProxyProcess};

@@ -147,10 +147,51 @@ async fn operator_walkthrough_with_the_cli() {
 
     let keys = cli.json(&["keys", "list"]).await;
     assert_eq!(keys.as_array().map(Vec::len), Some(1));
+    let old_key_token = cli.json(&["tokens", "issue", "acme"]).await["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
     let new_key = cli.json(&["keys", "rotate"]).await;
     assert_eq!(new_key["status"], "active");
     let keys = cli.json(&["keys", "list"]).await;
     assert_eq!(keys.as_array().map(Vec::len), Some(2));
+    let new_kid = new_key["kid"].as_str().expect("kid");
+    let active_retire = cli.run(&["keys", "retire", new_kid], None).await;
+    assert_ne!(active_retire.code, 0, "the active key cannot be retired");
+    assert!(
+        active_retire.stderr.contains("signing_key_active"),
+        "{}",
+        active_retire.stderr
+    );
+    let old_kid = keys
+        .as_array()
+        .expect("keys")
+        .iter()
+        .find(|k| k["kid"] != new_key["kid"])
+        .and_then(|k| k["kid"].as_str())
+        .expect("old kid")
+        .to_owned();
+    // A token signed by the old key works until that key is retired; new tokens use the new kid.
+    let via = |t: String| {
+        let stack = &stack;
+        async move {
+            stack
+                .http
+                .get_with_token(&stack.url("/v2/balance"), &t)
+                .await
+                .status
+        }
+    };
+    assert_eq!(via(old_key_token.clone()).await, http::StatusCode::OK);
+    let new_token = cli.json(&["tokens", "issue", "acme"]).await["token"]
+        .as_str()
+        .expect("token")
+        .to_owned();
+    assert_eq!(testkit::jwt_header_of(&new_token)["kid"], new_key["kid"]);
+    let retired = cli.json(&["keys", "retire", &old_kid]).await;
+    assert_eq!(retired["status"], "retired");
+    assert_eq!(via(old_key_token).await, http::StatusCode::UNAUTHORIZED);
+    assert_eq!(via(new_token).await, http::StatusCode::OK);
 
     let deleted = cli.run(&["bindings", "delete", "acme"], None).await;
     assert_eq!(deleted.code, 0, "{}", deleted.stderr);

@@ -5,6 +5,7 @@ mod at_rest;
 mod config_errors;
 mod dev_mode;
 mod docs;
+mod hygiene;
 mod routing;
 mod seeds;
 mod shutdown;

@@ -237,3 +237,96 @@ async fn rotation_with_grace_keeps_the_previous_generation_working() {
     assert_eq!(rotated.json()["data"]["previous_generation"], 1);
     assert_eq!(call(&stack, &token).await.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn oversized_duplicated_and_query_string_tokens_get_401() {
+    let (stack, token) = Stack::with_binding("org-tok-6", KEY).await;
+    let forger = forger(&stack).await;
+
+    let mut big = claims_of(&token);
+    big["pad"] = json!("x".repeat(9 * 1024));
+    assert_refused(&call(&stack, &forger.sign(&big)).await, "token_too_large");
+
+    // Two Authorization headers, even when both hold the valid token.
+    let auth = format!("Bearer {token}");
+    let twice = stack
+        .http
+        .send(
+            Method::GET,
+            &stack.url("/v2/balance"),
+            &[("authorization", &auth), ("authorization", &auth)],
+            Bytes::new(),
+        )
+        .await;
+    assert_refused(&twice, "token_header_rejected");
+
+    // A token in the query string is ignored: no header means no token.
+    for param in ["access_token", "token", "api_key"] {
+        let reply = stack
+            .http
+            .send(
+                Method::GET,
+                &stack.url(&format!("/v2/balance?{param}={token}")),
+                &[],
+                Bytes::new(),
+            )
+            .await;
+        assert_refused(&reply, "token_missing");
+    }
+    assert!(stack.emulator.journal().is_empty());
+}
+
+#[tokio::test]
+async fn key_carrying_and_critical_headers_get_401() {
+    let (stack, token) = Stack::with_binding("org-tok-7", KEY).await;
+    let forger = forger(&stack).await;
+    let claims = claims_of(&token);
+    let kid = forger.kid().to_owned();
+    for (name, value) in [
+        ("jku", json!("https://attacker.example/jwks.json")),
+        ("x5u", json!("https://attacker.example/cert.pem")),
+        ("jwk", json!({"kty": "OKP", "crv": "Ed25519", "x": "AAAA"})),
+        ("x5c", json!(["MIIB"])),
+        ("crit", json!(["exp"])),
+    ] {
+        let mut header = json!({"alg": "EdDSA", "kid": kid});
+        header[name] = value;
+        let forged = forger.sign_with_header(&header, &claims);
+        assert_refused(&call(&stack, &forged).await, "token_header_rejected");
+    }
+    assert!(stack.emulator.journal().is_empty());
+}
+
+#[tokio::test]
+async fn leeway_is_configurable() {
+    let stack = Stack::start_with(KEY, |o| o.set("tokens.leeway_secs", "0")).await;
+    stack.proxy.create_binding("org-tok-8", KEY).await;
+    let token = stack.proxy.token("org-tok-8").await;
+    let forger = forger(&stack).await;
+    let mut claims = claims_of(&token);
+    claims["exp"] = json!(now() - 5);
+    assert_refused(&call(&stack, &forger.sign(&claims)).await, "token_expired");
+    assert!(stack.emulator.journal().is_empty());
+}
+
+#[tokio::test]
+async fn unreachable_upstream_gives_502_that_is_safe_to_retry() {
+    // A port that was just free: nothing listens there.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = closed.local_addr().expect("addr").port();
+    drop(closed);
+    let stack = Stack::start_with(KEY, |o| {
+        o.set("upstream.base_url", format!("http://127.0.0.1:{port}"))
+    })
+    .await;
+    stack.proxy.create_binding("org-tok-9", KEY).await;
+    let token = stack.proxy.token("org-tok-9").await;
+    let reply = call(&stack, &token).await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(reply.error_code().as_deref(), Some("upstream_unavailable"));
+    assert_eq!(
+        reply.header("x-should-retry"),
+        None,
+        "nothing was sent: retry is safe"
+    );
+}
