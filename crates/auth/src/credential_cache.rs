@@ -3,8 +3,8 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use http::HeaderValue;
 use store::{BindingCredential, RateLimit, StoreError, StoreHandle};
@@ -112,17 +112,54 @@ impl fmt::Debug for Credential {
 }
 
 /// Credentials by binding id, loaded from the store on a miss (one load per id at a time),
-/// kept for a TTL and dropped at once by [`CredentialCache::invalidate`].
+/// fresh for a TTL and dropped at once by [`CredentialCache::invalidate`].
 ///
 /// A deleted or unknown binding is cached as absent: binding ids are fresh UUIDs, so an id
 /// that is absent once never comes back.
+///
+/// Store outages: past its TTL an entry is refreshed by one caller while the others keep using
+/// it; when the refresh fails because the store is unavailable, the entry keeps serving until
+/// it is `max_staleness` past its TTL (refresh attempts at most once a second meanwhile).
+/// Requests for bindings that are not cached get [`AuthError::StoreUnavailable`].
+/// Invalidation always wins: an invalidated entry is gone, stale or not.
 pub struct CredentialCache {
     store: StoreHandle,
-    cache: moka::future::Cache<String, Option<Arc<Credential>>>,
+    cache: moka::future::Cache<String, Arc<Entry>>,
+    ttl: Duration,
     /// Bumped by every invalidation. A load that saw it change while reading the store may
     /// hold data from before the change, so it reads again instead of caching stale data.
     epoch: AtomicU64,
+    /// Times a stale entry was served because the store could not be read.
+    stale_served: AtomicU64,
 }
+
+/// A cached load: the credential (or its absence) and when it was read.
+struct Entry {
+    value: Option<Arc<Credential>>,
+    loaded_at: Instant,
+    /// Set while one caller refreshes this stale entry.
+    refreshing: AtomicBool,
+    /// No refresh is attempted before this many milliseconds after `loaded_at`.
+    retry_at_ms: AtomicU64,
+}
+
+impl Entry {
+    fn new(value: Option<Arc<Credential>>) -> Arc<Self> {
+        Arc::new(Self {
+            value,
+            loaded_at: Instant::now(),
+            refreshing: AtomicBool::new(false),
+            retry_at_ms: AtomicU64::new(0),
+        })
+    }
+
+    fn credential(&self) -> Result<Arc<Credential>, AuthError> {
+        self.value.clone().ok_or(AuthError::BindingNotFound)
+    }
+}
+
+/// Pause between refresh attempts of a stale entry while the store fails.
+const STALE_RETRY: Duration = Duration::from_secs(1);
 
 /// Why a load failed; shared by every caller waiting on it.
 #[derive(Clone)]
@@ -131,37 +168,105 @@ enum LoadError {
     Credential(&'static str),
 }
 
+impl LoadError {
+    fn into_auth(self) -> AuthError {
+        match self {
+            Self::Store(err) => AuthError::StoreUnavailable(err),
+            Self::Credential(reason) => AuthError::Internal { reason },
+        }
+    }
+}
+
 impl CredentialCache {
-    /// A cache of at most `capacity` bindings, each kept at most `ttl`.
+    /// A cache of at most `capacity` bindings, each fresh for `ttl`, never served stale.
     pub fn new(store: StoreHandle, ttl: Duration, capacity: u64) -> Self {
+        Self::with_max_staleness(store, ttl, Duration::ZERO, capacity)
+    }
+
+    /// Like [`CredentialCache::new`], and while the store is unavailable an entry keeps
+    /// serving until it is `max_staleness` past its TTL.
+    pub fn with_max_staleness(
+        store: StoreHandle,
+        ttl: Duration,
+        max_staleness: Duration,
+        capacity: u64,
+    ) -> Self {
         let cache = moka::future::Cache::builder()
             .max_capacity(capacity)
-            .time_to_live(ttl)
+            .time_to_live(ttl.saturating_add(max_staleness))
             .build();
         Self {
             store,
             cache,
+            ttl,
             epoch: AtomicU64::new(0),
+            stale_served: AtomicU64::new(0),
         }
     }
 
-    /// The credential of `binding_id`; a hit makes no store call.
+    /// The credential of `binding_id`; a fresh hit makes no store call.
     ///
     /// Errors: [`AuthError::BindingNotFound`] (deleted or unknown, cached),
-    /// [`AuthError::StoreUnavailable`] (not cached), [`AuthError::Internal`] (bad stored key).
+    /// [`AuthError::StoreUnavailable`] (not cached, or stale beyond the limit),
+    /// [`AuthError::Internal`] (bad stored key).
     pub async fn get(&self, binding_id: &str, now: i64) -> Result<Arc<Credential>, AuthError> {
-        let entry = match self.cache.get(binding_id).await {
-            Some(entry) => entry,
-            None => self
+        let Some(entry) = self.cache.get(binding_id).await else {
+            return self
                 .cache
-                .try_get_with_by_ref(binding_id, self.load(binding_id, now))
+                .try_get_with_by_ref(binding_id, async {
+                    self.load(binding_id, now).await.map(Entry::new)
+                })
                 .await
-                .map_err(|err| match &*err {
-                    LoadError::Store(err) => AuthError::StoreUnavailable(Arc::clone(err)),
-                    LoadError::Credential(reason) => AuthError::Internal { reason },
-                })?,
+                .map_err(|err| LoadError::clone(&err).into_auth())?
+                .credential();
         };
-        entry.ok_or(AuthError::BindingNotFound)
+        let age = entry.loaded_at.elapsed();
+        if age < self.ttl {
+            return entry.credential();
+        }
+        // Stale. One caller refreshes; the others use the entry meanwhile.
+        let age_ms = u64::try_from(age.as_millis()).unwrap_or(u64::MAX);
+        if age_ms < entry.retry_at_ms.load(Ordering::Acquire)
+            || entry
+                .refreshing
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return entry.credential();
+        }
+        match self.load(binding_id, now).await {
+            Ok(value) => {
+                let fresh = Entry::new(value);
+                self.cache
+                    .insert(binding_id.to_owned(), Arc::clone(&fresh))
+                    .await;
+                fresh.credential()
+            }
+            Err(LoadError::Store(err)) => {
+                let retry = age.saturating_add(STALE_RETRY);
+                entry.retry_at_ms.store(
+                    u64::try_from(retry.as_millis()).unwrap_or(u64::MAX),
+                    Ordering::Release,
+                );
+                entry.refreshing.store(false, Ordering::Release);
+                self.stale_served.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    error = %err,
+                    stale_for_ms = u64::try_from(age.saturating_sub(self.ttl).as_millis()).unwrap_or(u64::MAX),
+                    "store unavailable; serving a cached binding past its TTL"
+                );
+                entry.credential()
+            }
+            Err(err @ LoadError::Credential(_)) => {
+                entry.refreshing.store(false, Ordering::Release);
+                Err(err.into_auth())
+            }
+        }
+    }
+
+    /// How many times a stale entry was served because the store could not be read.
+    pub fn stale_served(&self) -> u64 {
+        self.stale_served.load(Ordering::Relaxed)
     }
 
     /// Drops the cached credential of `binding_id`; the next `get` reads the store.

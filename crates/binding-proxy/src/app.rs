@@ -52,9 +52,10 @@ impl Stack {
             config.tokens.clone(),
             config.token_cache_capacity,
         ));
-        let credentials = Arc::new(CredentialCache::new(
+        let credentials = Arc::new(CredentialCache::with_max_staleness(
             store.clone(),
             config.credential_ttl,
+            config.credential_max_staleness,
             config.credential_cache_capacity,
         ));
         Ok(Stack {

@@ -158,6 +158,7 @@ struct RawCache {
     token_capacity: u64,
     credential_capacity: u64,
     credential_ttl_secs: u64,
+    max_stale_secs: u64,
 }
 
 impl Default for RawCache {
@@ -166,6 +167,7 @@ impl Default for RawCache {
             token_capacity: 100_000,
             credential_capacity: 100_000,
             credential_ttl_secs: 60,
+            max_stale_secs: 300,
         }
     }
 }
@@ -244,6 +246,8 @@ pub(crate) struct Config {
     pub(crate) token_cache_capacity: u64,
     pub(crate) credential_cache_capacity: u64,
     pub(crate) credential_ttl: Duration,
+    /// While the store is unavailable, cached bindings serve this long past their TTL.
+    pub(crate) credential_max_staleness: Duration,
     pub(crate) log_format: LogFormat,
     pub(crate) log_level: String,
     pub(crate) shutdown_grace: Duration,
@@ -545,6 +549,7 @@ impl TryFrom<RawConfig> for Config {
             token_cache_capacity: raw.cache.token_capacity,
             credential_cache_capacity: raw.cache.credential_capacity,
             credential_ttl,
+            credential_max_staleness: Duration::from_secs(raw.cache.max_stale_secs),
             log_format,
             log_level: raw.log.level,
             shutdown_grace,

@@ -1,6 +1,9 @@
 //! Refusals decided by the header rules and the binding's current state.
 
-use auth::{Credential, IssueRequest};
+use std::sync::Arc;
+use std::time::Duration;
+
+use auth::{Credential, CredentialCache, IssueRequest};
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, HeaderValue};
 use serde_json::json;
@@ -229,4 +232,45 @@ async fn effective_scope_is_binding_scopes_narrowed_by_scp() {
     assert!(!ok.allows("kv:ns-2"));
     assert!(!ok.allows("kv"));
     assert!(!ok.allows("messaging"));
+}
+
+#[tokio::test]
+async fn stale_credentials_serve_within_max_staleness_while_the_store_is_down() {
+    let h = Harness::new().await;
+    // TTL zero: every hit is stale and tries a refresh first.
+    let cache = CredentialCache::with_max_staleness(
+        h.store.clone(),
+        Duration::ZERO,
+        Duration::from_secs(3600),
+        100,
+    );
+    let first = cache.get(&h.binding.id, NOW).await.unwrap();
+    // Store up: a stale hit refreshes from the store (a new load, a new Arc).
+    let refreshed = cache.get(&h.binding.id, NOW).await.unwrap();
+    assert!(!Arc::ptr_eq(&first, &refreshed), "refreshed from the store");
+    assert_eq!(cache.stale_served(), 0);
+
+    h.sqlite.close().await;
+    let stale = cache.get(&h.binding.id, NOW).await.unwrap();
+    assert!(
+        Arc::ptr_eq(&stale, &refreshed),
+        "the cached value is served"
+    );
+    assert_eq!(cache.stale_served(), 1);
+    // Within the retry pause the stale value is served without trying the store again.
+    cache.get(&h.binding.id, NOW).await.unwrap();
+    assert_eq!(cache.stale_served(), 1);
+    // A binding that was never cached cannot be served.
+    let err = cache.get("some-other-binding", NOW).await.unwrap_err();
+    assert_eq!(err.code().as_str(), "store_unavailable");
+}
+
+#[tokio::test]
+async fn without_max_staleness_an_expired_entry_needs_the_store() {
+    let h = Harness::new().await;
+    let cache = CredentialCache::new(h.store.clone(), Duration::ZERO, 100);
+    cache.get(&h.binding.id, NOW).await.unwrap();
+    h.sqlite.close().await;
+    let err = cache.get(&h.binding.id, NOW).await.unwrap_err();
+    assert_eq!(err.code().as_str(), "store_unavailable");
 }

@@ -51,6 +51,7 @@ fn every_configuration_section_is_documented() {
         "token_capacity",
         "credential_capacity",
         "credential_ttl_secs",
+        "max_stale_secs",
         "format",
         "level",
         "grace_secs",
