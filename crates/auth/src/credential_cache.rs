@@ -11,6 +11,7 @@ use store::{BindingCredential, RateLimit, StoreError, StoreHandle};
 use zeroize::Zeroizing;
 
 use crate::AuthError;
+use crate::metrics::AuthMetrics;
 
 /// How many times a load is repeated when an invalidation raced with it.
 const MAX_LOAD_ATTEMPTS: usize = 3;
@@ -131,6 +132,7 @@ pub struct CredentialCache {
     epoch: AtomicU64,
     /// Times a stale entry was served because the store could not be read.
     stale_served: AtomicU64,
+    metrics: AuthMetrics,
 }
 
 /// A cached load: the credential (or its absence) and when it was read.
@@ -201,7 +203,15 @@ impl CredentialCache {
             ttl,
             epoch: AtomicU64::new(0),
             stale_served: AtomicU64::new(0),
+            metrics: AuthMetrics::default(),
         }
+    }
+
+    /// Counts hits, misses and stale serves in `metrics` (registered by the caller).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: AuthMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The credential of `binding_id`; a fresh hit makes no store call.
@@ -211,6 +221,7 @@ impl CredentialCache {
     /// [`AuthError::Internal`] (bad stored key).
     pub async fn get(&self, binding_id: &str, now: i64) -> Result<Arc<Credential>, AuthError> {
         let Some(entry) = self.cache.get(binding_id).await else {
+            self.metrics.credential_miss.inc();
             return self
                 .cache
                 .try_get_with_by_ref(binding_id, async {
@@ -222,6 +233,7 @@ impl CredentialCache {
         };
         let age = entry.loaded_at.elapsed();
         if age < self.ttl {
+            self.metrics.credential_hit.inc();
             return entry.credential();
         }
         // Stale. One caller refreshes; the others use the entry meanwhile.
@@ -232,8 +244,10 @@ impl CredentialCache {
                 .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
                 .is_err()
         {
+            self.metrics.credential_stale.inc();
             return entry.credential();
         }
+        self.metrics.credential_miss.inc();
         match self.load(binding_id, now).await {
             Ok(value) => {
                 let fresh = Entry::new(value);
@@ -250,6 +264,7 @@ impl CredentialCache {
                 );
                 entry.refreshing.store(false, Ordering::Release);
                 self.stale_served.fetch_add(1, Ordering::Relaxed);
+                self.metrics.credential_stale.inc();
                 tracing::warn!(
                     error = %err,
                     stale_for_ms = u64::try_from(age.saturating_sub(self.ttl).as_millis()).unwrap_or(u64::MAX),
@@ -289,7 +304,10 @@ impl CredentialCache {
                 .store
                 .load_credential(binding_id, now)
                 .await
-                .map_err(|err| LoadError::Store(Arc::new(err)))?;
+                .map_err(|err| {
+                    self.metrics.store_error();
+                    LoadError::Store(Arc::new(err))
+                })?;
             if self.epoch.load(Ordering::Acquire) == epoch || attempt >= MAX_LOAD_ATTEMPTS {
                 return match record {
                     Some(record) => Credential::build(record)

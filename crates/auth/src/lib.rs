@@ -14,6 +14,7 @@ pub mod error_document;
 mod follow;
 mod issue;
 mod keyring;
+mod metrics;
 pub mod scope;
 mod verify;
 
@@ -25,4 +26,5 @@ pub use error_document::{ErrorCode, ErrorDocument, error_json};
 pub use follow::follow_changes;
 pub use issue::{IssueError, IssueRequest, IssuedToken, Issuer, MAX_FUNCTION_ID_LEN};
 pub use keyring::Keyring;
+pub use metrics::AuthMetrics;
 pub use verify::{MAX_TOKEN_BYTES, Verifier};

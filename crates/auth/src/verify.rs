@@ -13,6 +13,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use moka::Expiry;
 use serde_json::{Map, Value};
 
+use crate::metrics::AuthMetrics;
 use crate::keyring::SUPPORTED_ALGORITHM;
 use crate::{AuthError, Claims, Keyring, TokenSettings};
 
@@ -30,6 +31,7 @@ const MAX_CACHE_LIFETIME: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 
 /// Verifies tokens against the [`Keyring`] and caches the verified claims.
 pub struct Verifier {
+    metrics: AuthMetrics,
     keyring: Arc<Keyring>,
     settings: TokenSettings,
     validation: Validation,
@@ -75,11 +77,19 @@ impl Verifier {
             .expire_after(UntilTokenExpiry)
             .build();
         Self {
+            metrics: AuthMetrics::default(),
             keyring,
             settings,
             validation,
             cache,
         }
+    }
+
+    /// Counts cache hits and misses in `metrics` (registered by the caller).
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: AuthMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Verifies `token` (the text after `Bearer `) at time `now` (unix seconds).
@@ -98,9 +108,11 @@ impl Verifier {
         if let Some(hit) = self.cache.get(&digest)
             && hit.keyring_version == keyring_version
         {
+            self.metrics.token_hit.inc();
             hit.claims.check_time(now, self.settings.leeway())?;
             return Ok(hit.claims);
         }
+        self.metrics.token_miss.inc();
 
         let claims = Arc::new(self.verify_uncached(token)?);
         claims.check_time(now, self.settings.leeway())?;
