@@ -444,10 +444,14 @@ impl TryFrom<RawConfig> for Config {
             c.problem("admin.probe_path", "must start with /v2/");
         }
 
-        if !(raw.store.url.starts_with("sqlite://") || raw.store.url == "sqlite::memory:") {
+        if !(raw.store.url.starts_with("sqlite://")
+            || raw.store.url == "sqlite::memory:"
+            || raw.store.url.starts_with("postgres://")
+            || raw.store.url.starts_with("postgresql://"))
+        {
             c.problem(
                 "store.url",
-                "must be sqlite://PATH or sqlite::memory: (PostgreSQL comes in a later release)",
+                "must be sqlite://PATH, sqlite::memory: or postgres://USER@HOST:PORT/DATABASE",
             );
         }
         if raw.crypto.master_key_file.as_os_str().is_empty() {

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use store::{MasterKey, MasterKeySource, Secret, SqliteStore, StoreHandle};
+use store::{MasterKey, MasterKeySource, PostgresStore, Secret, SqliteStore, StoreHandle};
 use tracing::{info, warn};
 
 use crate::app::{self, Listeners, Stack};
@@ -42,10 +42,34 @@ async fn open_store(config: &Config) -> anyhow::Result<StoreHandle> {
                 .with_context(|| format!("creating the store directory {}", dir.display()))?;
         }
     }
-    let store = SqliteStore::connect(&config.store_url, master_key)
-        .await
-        .with_context(|| format!("opening the store at {}", config.store_url))?;
-    Ok(Arc::new(store))
+    // Only this function picks a backend; everything else sees `StoreHandle`.
+    let url = &config.store_url;
+    let store: StoreHandle = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Arc::new(
+            PostgresStore::connect(url, master_key)
+                .await
+                .with_context(|| format!("opening the PostgreSQL store at {}", redact_url(url)))?,
+        )
+    } else {
+        Arc::new(
+            SqliteStore::connect(url, master_key)
+                .await
+                .with_context(|| format!("opening the store at {url}"))?,
+        )
+    };
+    Ok(store)
+}
+
+/// A database URL without its password, for messages.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{}{user}:[redacted]{}", &url[..scheme_end + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// What `dev` sets up: names a developer copies from the banner.
@@ -162,4 +186,18 @@ fn sha256(data: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(digest.as_ref());
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn database_passwords_never_reach_messages() {
+        assert_eq!(
+            redact_url("postgres://bp:s3cret@db:5432/bp"),
+            "postgres://bp:[redacted]@db:5432/bp"
+        );
+        assert_eq!(redact_url("postgres://db/bp"), "postgres://db/bp");
+    }
 }

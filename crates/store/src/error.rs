@@ -45,7 +45,9 @@ pub enum StoreError {
         reason: &'static str,
     },
     /// The store URL is not one this backend accepts.
-    #[error("unsupported store url scheme (expected sqlite:// or sqlite::memory:)")]
+    #[error(
+        "unsupported store url scheme (expected sqlite://, sqlite::memory:, postgres:// or postgresql://)"
+    )]
     UnsupportedUrl,
 }
 
@@ -53,4 +55,16 @@ impl From<sqlx::Error> for StoreError {
     fn from(err: sqlx::Error) -> Self {
         Self::Unavailable(err)
     }
+}
+
+/// Whether a database error is a unique-constraint violation.
+pub(crate) fn is_unique_violation(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .is_some_and(|db| db.is_unique_violation())
+}
+
+/// Whether a database error is a foreign-key violation.
+pub(crate) fn is_foreign_key_violation(err: &sqlx::Error) -> bool {
+    err.as_database_error()
+        .is_some_and(|db| db.is_foreign_key_violation())
 }

@@ -1,7 +1,8 @@
 //! Persistence for binding-proxy behind one trait, [`Store`].
 //!
 //! Exports the record types (bindings, tokens, signing keys, audit events), the [`Store`] trait,
-//! the SQLite backend ([`SqliteStore`], the embedded default), envelope encryption under a
+//! the SQLite backend ([`SqliteStore`], the embedded default), the PostgreSQL backend
+//! ([`PostgresStore`], shared by replicas, changes crossing processes), envelope encryption under a
 //! [`MasterKey`] (AES-256-GCM, ciphertext bound to its row) and the [`Secret`] type that holds
 //! every secret in memory. Callers hand plaintext secrets in and get them back; only this crate
 //! sees ciphertext. No HTTP and no JWT logic here.
@@ -9,6 +10,7 @@
 mod envelope;
 mod error;
 mod model;
+mod postgres;
 mod rows;
 mod secret;
 mod sqlite;
@@ -21,6 +23,7 @@ pub use model::{
     NewAuditEvent, NewBinding, NewSigningKey, NewToken, RateLimit, SigningKey, SigningKeyMaterial,
     TokenRecord,
 };
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use secret::Secret;
 pub use sqlite::SqliteStore;
 pub use store::{Store, StoreHandle};

@@ -253,6 +253,17 @@ pub(crate) fn scopes_json(scopes: &[String]) -> String {
     serde_json::to_string(scopes).expect("a list of strings always serializes to JSON")
 }
 
+/// A rate limit as its two nullable columns (`rate_limit_rps`, `rate_limit_burst`).
+pub(crate) fn rate_limit_columns(rate_limit: Option<RateLimit>) -> (Option<i64>, Option<i64>) {
+    match rate_limit {
+        Some(limit) => (
+            Some(i64::from(limit.requests_per_second)),
+            Some(i64::from(limit.burst)),
+        ),
+        None => (None, None),
+    }
+}
+
 /// The key hint shown to humans: the last 4 characters of the key (fewer if it is shorter).
 pub(crate) fn key_hint(api_key: &Secret) -> String {
     let text = String::from_utf8_lossy(api_key.expose_secret());

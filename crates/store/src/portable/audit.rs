@@ -1,12 +1,11 @@
 //! The audit log: append-only, read newest first with an id cursor.
 
-use sqlx::SqlitePool;
-
+use super::Connection;
 use crate::rows::{AuditRow, audit_columns};
 use crate::{AuditEvent, AuditFilter, NewAuditEvent, StoreError};
 
 pub(super) async fn append(
-    pool: &SqlitePool,
+    conn: &mut Connection,
     event: NewAuditEvent,
 ) -> Result<AuditEvent, StoreError> {
     sqlx::query_as::<_, AuditRow>(concat!(
@@ -20,13 +19,13 @@ pub(super) async fn append(
     .bind(&event.org_id)
     .bind(&event.binding_id)
     .bind(event.detail.to_string())
-    .fetch_one(pool)
+    .fetch_one(&mut *conn)
     .await?
     .into_event()
 }
 
 pub(super) async fn list(
-    pool: &SqlitePool,
+    conn: &mut Connection,
     filter: AuditFilter,
 ) -> Result<Vec<AuditEvent>, StoreError> {
     sqlx::query_as::<_, AuditRow>(concat!(
@@ -38,7 +37,7 @@ pub(super) async fn list(
     .bind(&filter.org_id)
     .bind(filter.before_id)
     .bind(i64::from(filter.limit))
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?
     .into_iter()
     .map(AuditRow::into_event)

@@ -1,14 +1,18 @@
 //! Bindings: create, read, list, update, rotate, delete, and the data plane's credential load.
+//!
+//! Mutations run on the caller's transaction, which commits and announces them.
 
-use sqlx::SqlitePool;
-
-use super::{is_unique_violation, tokens};
+use super::{Connection, tokens};
 use crate::envelope::binding_aad;
-use crate::rows::{BindingRow, CredentialRow, binding_columns, key_hint, scopes_json, seal_column};
+use crate::error::is_unique_violation;
+use crate::rows::{
+    BindingRow, CredentialRow, binding_columns, key_hint, rate_limit_columns, scopes_json,
+    seal_column,
+};
 use crate::{Binding, BindingCredential, BindingUpdate, MasterKey, NewBinding, StoreError};
 
 pub(super) async fn create(
-    pool: &SqlitePool,
+    conn: &mut Connection,
     master: &MasterKey,
     new: NewBinding,
     now: i64,
@@ -40,7 +44,7 @@ pub(super) async fn create(
     .bind(&sealed.key_id)
     .bind(key_hint(&new.api_key))
     .bind(now)
-    .fetch_one(pool)
+    .fetch_one(&mut *conn)
     .await
     .map_err(|err| {
         if is_unique_violation(&err) {
@@ -52,21 +56,24 @@ pub(super) async fn create(
     row.into_binding()
 }
 
-pub(super) async fn by_org(pool: &SqlitePool, org_id: &str) -> Result<Option<Binding>, StoreError> {
+pub(super) async fn by_org(
+    conn: &mut Connection,
+    org_id: &str,
+) -> Result<Option<Binding>, StoreError> {
     sqlx::query_as::<_, BindingRow>(concat!(
         "SELECT ",
         binding_columns!(),
         " FROM bindings WHERE org_id = $1"
     ))
     .bind(org_id)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await?
     .map(BindingRow::into_binding)
     .transpose()
 }
 
 pub(super) async fn list(
-    pool: &SqlitePool,
+    conn: &mut Connection,
     after_org_id: Option<&str>,
     limit: u32,
 ) -> Result<Vec<Binding>, StoreError> {
@@ -77,7 +84,7 @@ pub(super) async fn list(
     ))
     .bind(after_org_id)
     .bind(i64::from(limit))
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?
     .into_iter()
     .map(BindingRow::into_binding)
@@ -85,7 +92,7 @@ pub(super) async fn list(
 }
 
 pub(super) async fn update(
-    pool: &SqlitePool,
+    conn: &mut Connection,
     master: &MasterKey,
     org_id: &str,
     update: BindingUpdate,
@@ -97,7 +104,7 @@ pub(super) async fn update(
     let binding_id: Option<String> =
         sqlx::query_scalar("SELECT id FROM bindings WHERE org_id = $1")
             .bind(org_id)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?;
     let binding_id = binding_id.ok_or(StoreError::BindingNotFound)?;
     let sealed = update
@@ -143,13 +150,13 @@ pub(super) async fn update(
     .bind(rps)
     .bind(burst)
     .bind(now)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await?;
     row.ok_or(StoreError::BindingNotFound)?.into_binding()
 }
 
 pub(super) async fn rotate(
-    pool: &SqlitePool,
+    conn: &mut Connection,
     org_id: &str,
     previous_valid_until: i64,
     now: i64,
@@ -165,7 +172,7 @@ pub(super) async fn rotate(
         .bind(org_id)
         .bind(previous_valid_until)
         .bind(now)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *conn)
         .await?
     } else {
         sqlx::query_as::<_, BindingRow>(concat!(
@@ -176,26 +183,26 @@ pub(super) async fn rotate(
         ))
         .bind(org_id)
         .bind(now)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *conn)
         .await?
     };
     row.ok_or(StoreError::BindingNotFound)?.into_binding()
 }
 
-pub(super) async fn delete(pool: &SqlitePool, org_id: &str) -> Result<Binding, StoreError> {
+pub(super) async fn delete(conn: &mut Connection, org_id: &str) -> Result<Binding, StoreError> {
     // Token rows go with it (ON DELETE CASCADE).
     let row = sqlx::query_as::<_, BindingRow>(concat!(
         "DELETE FROM bindings WHERE org_id = $1 RETURNING ",
         binding_columns!()
     ))
     .bind(org_id)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await?;
     row.ok_or(StoreError::BindingNotFound)?.into_binding()
 }
 
 pub(super) async fn load_credential(
-    pool: &SqlitePool,
+    conn: &mut Connection,
     master: &MasterKey,
     binding_id: &str,
     now: i64,
@@ -206,26 +213,16 @@ pub(super) async fn load_credential(
         ", api_key_ciphertext, api_key_nonce, api_key_key_id FROM bindings WHERE id = $1"
     ))
     .bind(binding_id)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else {
         return Ok(None);
     };
     let (binding, api_key) = row.open(master)?;
-    let revoked_jtis = tokens::revoked_jtis(pool, binding_id, now).await?;
+    let revoked_jtis = tokens::revoked_jtis(conn, binding_id, now).await?;
     Ok(Some(BindingCredential {
         binding,
         api_key,
         revoked_jtis,
     }))
-}
-
-fn rate_limit_columns(rate_limit: Option<crate::RateLimit>) -> (Option<i64>, Option<i64>) {
-    match rate_limit {
-        Some(limit) => (
-            Some(i64::from(limit.requests_per_second)),
-            Some(i64::from(limit.burst)),
-        ),
-        None => (None, None),
-    }
 }

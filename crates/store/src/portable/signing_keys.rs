@@ -1,13 +1,12 @@
 //! Signing keys: one active key signs, older ones verify until retired.
 
-use sqlx::SqlitePool;
-
+use super::Connection;
 use crate::envelope::signing_key_aad;
 use crate::rows::{SigningKeyMaterialRow, SigningKeyRow, seal_column, signing_key_columns};
 use crate::{KeyStatus, MasterKey, NewSigningKey, SigningKey, SigningKeyMaterial, StoreError};
 
 pub(super) async fn insert(
-    pool: &SqlitePool,
+    conn: &mut Connection,
     master: &MasterKey,
     key: NewSigningKey,
     now: i64,
@@ -19,10 +18,9 @@ pub(super) async fn insert(
         &key.private_key_pkcs8,
         &signing_key_aad(&key.kid),
     )?;
-    // Demote and insert in one transaction: readers never see zero or two active keys.
-    let mut tx = pool.begin().await?;
+    // Demote and insert in the caller's transaction: readers never see zero or two active keys.
     sqlx::query("UPDATE signing_keys SET status = 'verify_only' WHERE status = 'active'")
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     let row = sqlx::query_as::<_, SigningKeyRow>(concat!(
         "INSERT INTO signing_keys (kid, algorithm, public_key, private_ciphertext, \
@@ -37,19 +35,18 @@ pub(super) async fn insert(
     .bind(&sealed.nonce)
     .bind(&sealed.key_id)
     .bind(now)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await?;
-    tx.commit().await?;
     row.into_key()
 }
 
-pub(super) async fn list(pool: &SqlitePool) -> Result<Vec<SigningKey>, StoreError> {
+pub(super) async fn list(conn: &mut Connection) -> Result<Vec<SigningKey>, StoreError> {
     sqlx::query_as::<_, SigningKeyRow>(concat!(
         "SELECT ",
         signing_key_columns!(),
         " FROM signing_keys ORDER BY created_at DESC, kid DESC"
     ))
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?
     .into_iter()
     .map(SigningKeyRow::into_key)
@@ -57,7 +54,7 @@ pub(super) async fn list(pool: &SqlitePool) -> Result<Vec<SigningKey>, StoreErro
 }
 
 pub(super) async fn active(
-    pool: &SqlitePool,
+    conn: &mut Connection,
     master: &MasterKey,
 ) -> Result<Option<SigningKeyMaterial>, StoreError> {
     let row = sqlx::query_as::<_, SigningKeyMaterialRow>(concat!(
@@ -66,7 +63,7 @@ pub(super) async fn active(
         ", private_ciphertext, private_nonce, private_key_id \
          FROM signing_keys WHERE status = 'active'"
     ))
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else {
         return Ok(None);
@@ -80,7 +77,7 @@ pub(super) async fn active(
 
 /// Retires a verify-only key; the second value says whether this call changed anything.
 pub(super) async fn retire(
-    pool: &SqlitePool,
+    conn: &mut Connection,
     kid: &str,
     now: i64,
 ) -> Result<(SigningKey, bool), StoreError> {
@@ -92,7 +89,7 @@ pub(super) async fn retire(
     ))
     .bind(kid)
     .bind(now)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await?;
     if let Some(row) = retired {
         return Ok((row.into_key()?, true));
@@ -103,7 +100,7 @@ pub(super) async fn retire(
         " FROM signing_keys WHERE kid = $1"
     ))
     .bind(kid)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await?
     .ok_or(StoreError::SigningKeyNotFound)?
     .into_key()?;

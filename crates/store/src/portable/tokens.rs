@@ -1,15 +1,17 @@
 //! Token records: insert at mint time, revoke by `jti`, list a binding's live revocations.
 
-use sqlx::SqlitePool;
-
-use super::is_foreign_key_violation;
+use super::Connection;
+use crate::error::is_foreign_key_violation;
 use crate::rows::{TokenRow, scopes_json, token_columns};
 use crate::{NewToken, StoreError, TokenRecord};
 
-pub(super) async fn insert(pool: &SqlitePool, token: NewToken) -> Result<TokenRecord, StoreError> {
+pub(super) async fn insert(
+    conn: &mut Connection,
+    token: NewToken,
+) -> Result<TokenRecord, StoreError> {
     let org_id: Option<String> = sqlx::query_scalar("SELECT org_id FROM bindings WHERE id = $1")
         .bind(&token.binding_id)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *conn)
         .await?;
     let org_id = org_id.ok_or(StoreError::BindingNotFound)?;
     // A binding deleted since the read above trips the foreign key.
@@ -25,7 +27,7 @@ pub(super) async fn insert(pool: &SqlitePool, token: NewToken) -> Result<TokenRe
     .bind(&token.kid)
     .bind(token.issued_at)
     .bind(token.expires_at)
-    .execute(pool)
+    .execute(&mut *conn)
     .await
     .map_err(|err| {
         if is_foreign_key_violation(&err) {
@@ -50,7 +52,7 @@ pub(super) async fn insert(pool: &SqlitePool, token: NewToken) -> Result<TokenRe
 
 /// Revokes `jti`; the second value says whether this call changed anything.
 pub(super) async fn revoke(
-    pool: &SqlitePool,
+    conn: &mut Connection,
     jti: &str,
     now: i64,
 ) -> Result<(TokenRecord, bool), StoreError> {
@@ -58,7 +60,7 @@ pub(super) async fn revoke(
         sqlx::query("UPDATE tokens SET revoked_at = $2 WHERE jti = $1 AND revoked_at IS NULL")
             .bind(jti)
             .bind(now)
-            .execute(pool)
+            .execute(&mut *conn)
             .await?
             .rows_affected()
             > 0;
@@ -68,7 +70,7 @@ pub(super) async fn revoke(
         " FROM tokens t JOIN bindings b ON b.id = t.binding_id WHERE t.jti = $1"
     ))
     .bind(jti)
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await?;
     Ok((
         row.ok_or(StoreError::TokenNotFound)?.into_record()?,
@@ -78,7 +80,7 @@ pub(super) async fn revoke(
 
 /// `jti`s of the binding's revoked tokens that have not expired at `now`, sorted.
 pub(super) async fn revoked_jtis(
-    pool: &SqlitePool,
+    conn: &mut Connection,
     binding_id: &str,
     now: i64,
 ) -> Result<Vec<String>, StoreError> {
@@ -89,6 +91,6 @@ pub(super) async fn revoked_jtis(
     )
     .bind(binding_id)
     .bind(now)
-    .fetch_all(pool)
+    .fetch_all(&mut *conn)
     .await?)
 }

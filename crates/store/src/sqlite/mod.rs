@@ -1,36 +1,35 @@
 //! The SQLite backend: the embedded default, one file (or memory) per process.
 //!
-//! `mod.rs` holds the connection, migrations and the [`Store`] impl, which delegates each area to
-//! a submodule (`bindings`, `tokens`, `signing_keys`, `audit`) and announces committed changes.
-//! SQL uses `$N` placeholders and portable types so the PostgreSQL backend can share it.
+//! `mod.rs` holds the connection and migrations; the SQL and the [`crate::Store`] impl are the
+//! portable ones shared with PostgreSQL (`portable/mod.rs`, compiled in here with `Db = Sqlite`).
+//! Changes are announced to this process's subscribers only: nobody else opens the file.
 
-mod audit;
-mod bindings;
-mod signing_keys;
-mod tokens;
+// The shared SQL and `Store` impl, compiled in here with the types below.
+#[allow(clippy::duplicate_mod)]
+#[path = "../portable/mod.rs"]
+mod portable;
 
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use sqlx::SqlitePool;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqliteConnection};
 use tokio::sync::broadcast;
 
-use crate::{
-    AuditEvent, AuditFilter, Binding, BindingCredential, BindingUpdate, Change, MasterKey,
-    NewAuditEvent, NewBinding, NewSigningKey, NewToken, SigningKey, SigningKeyMaterial, Store,
-    StoreError, TokenRecord,
-};
+use self::portable::{CHANGE_CAPACITY, Core};
+use crate::{Change, MasterKey, StoreError};
+
+/// The sqlx database the portable SQL runs on here.
+type Db = Sqlite;
+/// Its connection type.
+type Connection = SqliteConnection;
+/// The store type the portable [`crate::Store`] impl is for.
+type Backend = SqliteStore;
 
 /// Embedded schema migrations, applied by [`SqliteStore::connect`].
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
-
-/// How many changes a slow subscriber may fall behind before it sees a lag (and drops
-/// everything it cached).
-const CHANGE_CAPACITY: usize = 1024;
 
 /// Connections of a file store; SQLite has one writer anyway, readers run in parallel (WAL).
 const FILE_POOL_SIZE: u32 = 8;
@@ -40,9 +39,16 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The SQLite [`Store`]. Cheap to share behind an `Arc`; `Debug` shows no secret.
 pub struct SqliteStore {
-    pool: SqlitePool,
-    master_key: MasterKey,
-    changes: broadcast::Sender<Change>,
+    core: Core,
+}
+
+/// Tells no other process: a SQLite database belongs to one.
+struct Notifier;
+
+impl Notifier {
+    async fn notify(&self, _conn: &mut Connection, _change: &Change) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
 }
 
 impl SqliteStore {
@@ -93,163 +99,28 @@ impl SqliteStore {
         MIGRATOR.run(&pool).await.map_err(StoreError::Migration)?;
         let (changes, _) = broadcast::channel(CHANGE_CAPACITY);
         Ok(Self {
-            pool,
-            master_key,
-            changes,
+            core: Core {
+                pool,
+                master_key,
+                changes,
+                notifier: Notifier,
+            },
         })
     }
 
     /// Closes every connection, waiting for those in use. Later calls fail with
     /// [`StoreError::Unavailable`]. For shutdown, so the WAL is checkpointed into the file.
     pub async fn close(&self) {
-        self.pool.close().await;
-    }
-
-    /// Announces a committed change. Nobody listening is fine.
-    fn announce(&self, change: Change) {
-        let _ = self.changes.send(change);
-    }
-
-    fn announce_binding(&self, binding: &Binding) {
-        self.announce(Change::Binding {
-            binding_id: binding.id.clone(),
-        });
+        self.core.pool.close().await;
     }
 }
 
 impl fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqliteStore")
-            .field("master_key", &self.master_key)
-            .field("connections", &self.pool.size())
-            .field("closed", &self.pool.is_closed())
+            .field("master_key", &self.core.master_key)
+            .field("connections", &self.core.pool.size())
+            .field("closed", &self.core.pool.is_closed())
             .finish_non_exhaustive()
     }
-}
-
-#[async_trait]
-impl Store for SqliteStore {
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn create_binding(&self, new: NewBinding, now: i64) -> Result<Binding, StoreError> {
-        let binding = bindings::create(&self.pool, &self.master_key, new, now).await?;
-        self.announce_binding(&binding);
-        Ok(binding)
-    }
-
-    async fn binding_by_org(&self, org_id: &str) -> Result<Option<Binding>, StoreError> {
-        bindings::by_org(&self.pool, org_id).await
-    }
-
-    async fn list_bindings(
-        &self,
-        after_org_id: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<Binding>, StoreError> {
-        bindings::list(&self.pool, after_org_id, limit).await
-    }
-
-    async fn update_binding(
-        &self,
-        org_id: &str,
-        update: BindingUpdate,
-        now: i64,
-    ) -> Result<Binding, StoreError> {
-        let binding = bindings::update(&self.pool, &self.master_key, org_id, update, now).await?;
-        self.announce_binding(&binding);
-        Ok(binding)
-    }
-
-    async fn rotate_binding(
-        &self,
-        org_id: &str,
-        previous_valid_until: i64,
-        now: i64,
-    ) -> Result<Binding, StoreError> {
-        let binding = bindings::rotate(&self.pool, org_id, previous_valid_until, now).await?;
-        self.announce_binding(&binding);
-        Ok(binding)
-    }
-
-    async fn delete_binding(&self, org_id: &str, _now: i64) -> Result<Binding, StoreError> {
-        let binding = bindings::delete(&self.pool, org_id).await?;
-        self.announce_binding(&binding);
-        Ok(binding)
-    }
-
-    async fn load_credential(
-        &self,
-        binding_id: &str,
-        now: i64,
-    ) -> Result<Option<BindingCredential>, StoreError> {
-        bindings::load_credential(&self.pool, &self.master_key, binding_id, now).await
-    }
-
-    async fn insert_token(&self, token: NewToken) -> Result<TokenRecord, StoreError> {
-        // Not announced: a new token changes nothing a cache holds.
-        tokens::insert(&self.pool, token).await
-    }
-
-    async fn revoke_token(&self, jti: &str, now: i64) -> Result<TokenRecord, StoreError> {
-        let (record, changed) = tokens::revoke(&self.pool, jti, now).await?;
-        if changed {
-            self.announce(Change::Binding {
-                binding_id: record.binding_id.clone(),
-            });
-        }
-        Ok(record)
-    }
-
-    async fn insert_signing_key(
-        &self,
-        key: NewSigningKey,
-        now: i64,
-    ) -> Result<SigningKey, StoreError> {
-        let key = signing_keys::insert(&self.pool, &self.master_key, key, now).await?;
-        self.announce(Change::SigningKeys);
-        Ok(key)
-    }
-
-    async fn signing_keys(&self) -> Result<Vec<SigningKey>, StoreError> {
-        signing_keys::list(&self.pool).await
-    }
-
-    async fn active_signing_key(&self) -> Result<Option<SigningKeyMaterial>, StoreError> {
-        signing_keys::active(&self.pool, &self.master_key).await
-    }
-
-    async fn retire_signing_key(&self, kid: &str, now: i64) -> Result<SigningKey, StoreError> {
-        let (key, changed) = signing_keys::retire(&self.pool, kid, now).await?;
-        if changed {
-            self.announce(Change::SigningKeys);
-        }
-        Ok(key)
-    }
-
-    async fn append_audit(&self, event: NewAuditEvent) -> Result<AuditEvent, StoreError> {
-        audit::append(&self.pool, event).await
-    }
-
-    async fn list_audit(&self, filter: AuditFilter) -> Result<Vec<AuditEvent>, StoreError> {
-        audit::list(&self.pool, filter).await
-    }
-
-    fn subscribe(&self) -> broadcast::Receiver<Change> {
-        self.changes.subscribe()
-    }
-}
-
-/// Whether a database error is a unique-constraint violation.
-fn is_unique_violation(err: &sqlx::Error) -> bool {
-    err.as_database_error()
-        .is_some_and(|db| db.is_unique_violation())
-}
-
-/// Whether a database error is a foreign-key violation.
-fn is_foreign_key_violation(err: &sqlx::Error) -> bool {
-    err.as_database_error()
-        .is_some_and(|db| db.is_foreign_key_violation())
 }

@@ -1,8 +1,10 @@
 //! The contract every [`store::Store`] backend honours, as async functions over a `StoreHandle`.
 //!
 //! A backend runs the whole suite with `run_contract_suite!(factory())`, where `factory()` is a
-//! future yielding `(StoreHandle, guard)`: a fresh, empty store and whatever must live as long
-//! as it (a temporary directory, a throw-away schema). Each function is one `#[tokio::test]`.
+//! future yielding `Some((StoreHandle, guard))`: a fresh, empty store and the [`Fixture`] that
+//! must live as long as it (a temporary directory, a throw-away schema), released after the
+//! test. `None` skips the test: the backend is not available here, and the factory said why.
+//! Each function is one `#[tokio::test]`.
 
 pub(crate) mod audit;
 pub(crate) mod bindings;
@@ -10,7 +12,7 @@ pub(crate) mod changes;
 pub(crate) mod signing_keys;
 pub(crate) mod tokens;
 
-use store::{NewBinding, NewSigningKey, NewToken, RateLimit, Secret};
+use store::{BindingUpdate, NewBinding, NewSigningKey, NewToken, RateLimit, Secret, Store};
 
 /// The clock every contract test starts from (unix seconds).
 pub(crate) const NOW: i64 = 1_750_000_000;
@@ -59,13 +61,32 @@ macro_rules! run_contract_suite {
         $(
             #[tokio::test]
             async fn $name() {
-                let (store, _guard) = $factory.await;
+                let Some((store, fixture)) = $factory.await else {
+                    return;
+                };
                 $crate::contract::$module::$name(store).await;
+                $crate::contract::Fixture::release(fixture).await;
             }
         )*
     };
 }
 pub(crate) use run_contract_suite;
+
+/// What a contract test's store needs around it, released when the test has passed (a failed
+/// test leaves it behind for inspection).
+pub(crate) trait Fixture {
+    async fn release(self);
+}
+
+impl Fixture for () {
+    async fn release(self) {}
+}
+
+impl Fixture for tempfile::TempDir {
+    async fn release(self) {
+        drop(self);
+    }
+}
 
 /// A binding request for `org_id` with `api_key`, two scopes and no rate limit.
 pub(crate) fn new_binding(org_id: &str, api_key: &str) -> NewBinding {
@@ -106,5 +127,51 @@ pub(crate) fn rate_limit(requests_per_second: u32, burst: u32) -> RateLimit {
     RateLimit {
         requests_per_second,
         burst,
+    }
+}
+
+/// Plaintexts that an at-rest test writes and then must not find in the database.
+pub(crate) struct AtRestSecrets {
+    /// The binding's first upstream key, replaced by `api_key`.
+    pub(crate) replaced_key: &'static str,
+    /// The binding's current upstream key.
+    pub(crate) api_key: &'static str,
+    /// The signing key's private half.
+    pub(crate) private_key: &'static [u8],
+}
+
+impl AtRestSecrets {
+    /// Writes every kind of secret column: binding `org-at-rest` (created with `replaced_key`,
+    /// updated to `api_key`) and signing key `kid-at-rest`.
+    pub(crate) async fn write(&self, store: &dyn Store) {
+        store
+            .create_binding(new_binding("org-at-rest", self.replaced_key), NOW)
+            .await
+            .expect("create");
+        let update = BindingUpdate {
+            api_key: Some(Secret::from(self.api_key.to_owned())),
+            ..BindingUpdate::default()
+        };
+        store
+            .update_binding("org-at-rest", update, NOW)
+            .await
+            .expect("update");
+        let signing = NewSigningKey {
+            private_key_pkcs8: Secret::new(self.private_key.to_vec()),
+            ..new_signing_key("kid-at-rest")
+        };
+        store
+            .insert_signing_key(signing, NOW)
+            .await
+            .expect("signing key");
+    }
+
+    /// The plaintexts, as bytes.
+    pub(crate) fn all(&self) -> [&'static [u8]; 3] {
+        [
+            self.replaced_key.as_bytes(),
+            self.api_key.as_bytes(),
+            self.private_key,
+        ]
     }
 }

@@ -1,13 +1,15 @@
 //! Secrets at rest: what an attacker with a copy of the database file gets.
 
-use store::{MasterKey, NewSigningKey, Secret, Store, StoreError};
+use store::{MasterKey, Store, StoreError};
 
 use super::{master_key, open_file, raw_pool};
-use crate::contract::{NOW, new_binding, new_signing_key};
+use crate::contract::{AtRestSecrets, NOW, new_binding, new_signing_key};
 
-const API_KEY: &str = "KEY0123-THIS-MUST-NOT-APPEAR-ON-DISK";
-const REPLACED_KEY: &str = "KEY4567-REPLACED-MUST-NOT-APPEAR-ON-DISK";
-const PRIVATE_KEY: &[u8] = b"PRIVATE-PKCS8-THIS-MUST-NOT-APPEAR-ON-DISK";
+const SECRETS: AtRestSecrets = AtRestSecrets {
+    replaced_key: "KEY4567-REPLACED-MUST-NOT-APPEAR-ON-DISK",
+    api_key: "KEY0123-THIS-MUST-NOT-APPEAR-ON-DISK",
+    private_key: b"PRIVATE-PKCS8-THIS-MUST-NOT-APPEAR-ON-DISK",
+};
 
 /// Every byte of every file in `dir` (database, WAL, shared memory).
 fn disk_bytes(dir: &std::path::Path) -> Vec<u8> {
@@ -28,33 +30,10 @@ async fn the_database_files_never_hold_a_secret_in_plaintext() {
     let dir = tempfile::tempdir().expect("tempdir");
     let master = master_key(0x5a);
     let store = open_file(dir.path(), master.clone()).await;
-    store
-        .create_binding(new_binding("org-at-rest", REPLACED_KEY), NOW)
-        .await
-        .expect("create");
-    let update = store::BindingUpdate {
-        api_key: Some(Secret::from(API_KEY.to_owned())),
-        ..Default::default()
-    };
-    store
-        .update_binding("org-at-rest", update, NOW)
-        .await
-        .expect("update");
-    let signing = NewSigningKey {
-        private_key_pkcs8: Secret::new(PRIVATE_KEY.to_vec()),
-        ..new_signing_key("kid-at-rest")
-    };
-    store
-        .insert_signing_key(signing, NOW)
-        .await
-        .expect("signing key");
+    SECRETS.write(&store).await;
 
-    let forbidden: [&[u8]; 4] = [
-        API_KEY.as_bytes(),
-        REPLACED_KEY.as_bytes(),
-        PRIVATE_KEY,
-        &[0x5a; 32],
-    ];
+    let [replaced, current, private] = SECRETS.all();
+    let forbidden: [&[u8]; 4] = [current, replaced, private, &[0x5a; 32]];
     // While open (data in the WAL) and after close (checkpointed into the main file).
     let open_bytes = disk_bytes(dir.path());
     store.close().await;

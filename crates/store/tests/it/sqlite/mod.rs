@@ -13,11 +13,11 @@ use tempfile::TempDir;
 use crate::contract::{NOW, new_binding};
 
 mod memory {
-    crate::contract::run_contract_suite!(super::memory_store());
+    crate::contract::run_contract_suite!(async { Some(super::memory_store().await) });
 }
 
 mod file {
-    crate::contract::run_contract_suite!(super::file_store());
+    crate::contract::run_contract_suite!(async { Some(super::file_store().await) });
 }
 
 /// A fresh in-memory store.
