@@ -119,6 +119,7 @@ impl BenchStack {
                     pool_idle_timeout: Duration::from_secs(90),
                     header_read_timeout: Duration::from_secs(10),
                     max_header_bytes: 64 * 1024,
+                    ..dataplane::DataplaneSettings::default()
                 },
                 authenticator,
                 dataplane::Readiness::new(true),

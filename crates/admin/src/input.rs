@@ -6,8 +6,9 @@ use store::{BindingUpdate, NewBinding, RateLimit, Secret};
 
 use crate::error::InvalidInput;
 
-/// Services a binding may grant, from the seeds; also the default scopes of a new binding.
-pub(crate) const SERVICES: [&str; 6] = ["voice", "messaging", "numbers", "fax", "verify", "kv"];
+/// Services a binding may grant (the data plane's scope table knows each); also the default
+/// scopes of a new binding, `account` included so `GET /v2/balance` works.
+pub(crate) const SERVICES: [&str; 7] = auth::scope::SERVICES;
 
 const MAX_ORG_ID_LEN: usize = 128;
 const MAX_API_KEY_LEN: usize = 512;
@@ -264,6 +265,7 @@ mod tests {
     fn new_bindings_default_to_every_service() {
         let new = create(r#"{"org_id":"acme","api_key":"KEY_1"}"#).unwrap();
         assert_eq!(new.scopes, SERVICES);
+        assert!(new.scopes.iter().any(|s| s == "account"));
         assert_eq!(new.api_key.expose_str(), Some("KEY_1"));
     }
 
@@ -285,6 +287,11 @@ mod tests {
             create(r#"{"org_id":"a","api_key":"K","scopes":["kv","sms"]}"#).err(),
             Some(InvalidInput::Scope { index: 1 })
         );
+        assert_eq!(
+            create(r#"{"org_id":"a","api_key":"K","scopes":["account:x"]}"#).err(),
+            Some(InvalidInput::Scope { index: 0 })
+        );
+        assert!(create(r#"{"org_id":"a","api_key":"K","scopes":["account"]}"#).is_ok());
         assert_eq!(
             create(r#"{"org_id":"a","api_key":"K","scopes":["kv:bad_ns"]}"#).err(),
             Some(InvalidInput::Scope { index: 0 })

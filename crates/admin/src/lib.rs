@@ -1,7 +1,8 @@
 //! The control plane of binding-proxy: the admin HTTP API on its own listener.
 //!
 //! Binding lifecycle, token minting and revocation, binding rotation and validation, signing
-//! keys, JWKS and the audit trail. Exports [`router`], [`serve`], [`AdminState`],
+//! keys, JWKS and the audit trail. Exports [`router`], [`serve`] (plain) and [`serve_tls`]
+//! (TLS, optionally mTLS, from [`AdminTls`] via [`tls_acceptor`]), [`AdminState`],
 //! [`AdminSettings`], [`Readiness`] and [`AdminError`]. Persistence goes through `store`,
 //! tokens through `auth`; no SQL here and never on the data-plane listener.
 
@@ -19,11 +20,14 @@ mod request_id;
 mod server;
 mod signing_keys;
 mod state;
+mod tls;
 mod tokens;
 mod validate;
 mod views;
 
 pub use error::{AdminError, BodyRejection, InvalidInput, Resource, UnauthorizedReason};
 pub use probe::ProbeSetupError;
-pub use server::{router, serve};
+pub use server::{router, serve, serve_tls};
 pub use state::{AdminSettings, AdminState, Clock, Readiness, SetupError};
+pub use tls::{AdminTls, AdminTlsError, tls_acceptor};
+pub use tokio_rustls::TlsAcceptor;

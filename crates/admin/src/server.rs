@@ -1,4 +1,8 @@
 //! The admin router (routes, layers, fallbacks) and the server loop with graceful shutdown.
+//!
+//! One serving loop for plain and TLS listeners: axum's, generic over the listener.
+//! [`serve_tls`] only swaps in a listener that yields finished TLS handshakes
+//! (`crate::tls::TlsListener`).
 
 use std::future::Future;
 
@@ -6,9 +10,11 @@ use axum::Router;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
 use crate::error::{AdminError, Resource};
 use crate::state::AdminState;
+use crate::tls::TlsListener;
 use crate::{audit, auth, bindings, health, jwks, request_id, signing_keys, tokens, validate};
 
 /// The admin API. `/v1` routes need an admin token; JWKS and health probes do not. Unknown
@@ -53,6 +59,36 @@ pub async fn serve(
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_on(listener, router, shutdown).await
+}
+
+/// [`serve`] over TLS: every connection completes a handshake with `acceptor` (from
+/// [`crate::tls_acceptor`]) before it reaches the router, so mTLS, when configured, is
+/// checked before any route. A failed handshake is logged at DEBUG and the connection
+/// dropped; handshakes still running when `shutdown` resolves are aborted.
+///
+/// Errors: the listener's I/O errors.
+pub async fn serve_tls(
+    listener: TcpListener,
+    router: Router,
+    acceptor: TlsAcceptor,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    serve_on(TlsListener::new(listener, acceptor), router, shutdown).await
+}
+
+/// The one serving loop: accept until `shutdown`, then drain in-flight requests
+/// (HTTP/1.1 and HTTP/2, chosen per connection).
+async fn serve_on<L>(
+    listener: L,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    // axum logs the peer address of a failed connection.
+    L::Addr: std::fmt::Debug,
+{
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await

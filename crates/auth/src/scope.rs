@@ -190,7 +190,11 @@ impl ScopeTable {
     pub fn service_for(&self, api_path: &str) -> Option<&'static str> {
         self.services
             .iter()
-            .find(|s| s.prefixes.iter().any(|p| strip_path_prefix(api_path, p).is_some()))
+            .find(|s| {
+                s.prefixes
+                    .iter()
+                    .any(|p| strip_path_prefix(api_path, p).is_some())
+            })
             .map(|s| s.name)
     }
 
@@ -207,7 +211,12 @@ impl ScopeTable {
 
     /// [`Self::allows`] on bare scope lists: `binding` is what the binding grants, `token` the
     /// token's `scp` (`None`: the token does not narrow). Allocation-free.
-    pub fn allows_scopes(&self, binding: &[String], token: Option<&[String]>, api_path: &str) -> bool {
+    pub fn allows_scopes(
+        &self,
+        binding: &[String],
+        token: Option<&[String]>,
+        api_path: &str,
+    ) -> bool {
         self.services.iter().any(|service| {
             service.prefixes.iter().any(|prefix| {
                 let Some(rest) = strip_path_prefix(api_path, prefix) else {
@@ -220,8 +229,11 @@ impl ScopeTable {
                 } else {
                     None
                 };
-                let granted =
-                    |scopes: &[String]| scopes.iter().any(|s| covers_path(s, service.name, resource));
+                let granted = |scopes: &[String]| {
+                    scopes
+                        .iter()
+                        .any(|s| covers_path(s, service.name, resource))
+                };
                 granted(binding) && token.is_none_or(granted)
             })
         })

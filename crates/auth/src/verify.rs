@@ -13,8 +13,8 @@ use jsonwebtoken::{Algorithm, Validation};
 use moka::Expiry;
 use serde_json::{Map, Value};
 
-use crate::metrics::AuthMetrics;
 use crate::keyring::SUPPORTED_ALGORITHM;
+use crate::metrics::AuthMetrics;
 use crate::{AuthError, Claims, Keyring, TokenSettings};
 
 /// Longest token accepted, in bytes. Checked before anything else so an attacker cannot make

@@ -1,7 +1,6 @@
 //! Wiring: builds the store-backed auth stack, binds the two listeners and runs the data plane,
 //! the admin API and the change follower until shutdown, then drains.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -69,21 +68,42 @@ impl Stack {
 }
 
 /// The two bound listeners. Bound before anything is served, so a taken port fails start-up.
-#[derive(Debug)]
 pub(crate) struct Listeners {
     pub(crate) dataplane: TcpListener,
     pub(crate) admin: TcpListener,
+    /// TLS for the admin listener, loaded before the ports were bound.
+    pub(crate) admin_tls: Option<admin::TlsAcceptor>,
+}
+
+impl std::fmt::Debug for Listeners {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listeners")
+            .field("dataplane", &self.dataplane)
+            .field("admin", &self.admin)
+            .field("admin_tls", &self.admin_tls.is_some())
+            .finish()
+    }
 }
 
 impl Listeners {
-    pub(crate) async fn bind(dataplane: SocketAddr, admin: SocketAddr) -> anyhow::Result<Self> {
+    /// Loads the admin TLS files (when configured), then binds both ports.
+    pub(crate) async fn bind(config: &Config) -> anyhow::Result<Self> {
+        let admin_tls = match &config.admin_tls {
+            Some(tls) => Some(admin::tls_acceptor(tls).context("setting up admin TLS")?),
+            None => None,
+        };
+        let (dataplane, admin) = (config.dataplane_listen, config.admin_listen);
         let dataplane = TcpListener::bind(dataplane)
             .await
             .with_context(|| format!("binding the data-plane listener on {dataplane}"))?;
         let admin = TcpListener::bind(admin)
             .await
             .with_context(|| format!("binding the admin listener on {admin}"))?;
-        Ok(Self { dataplane, admin })
+        Ok(Self {
+            dataplane,
+            admin,
+            admin_tls,
+        })
     }
 }
 
@@ -114,6 +134,11 @@ pub(crate) async fn run(
                 pool_idle_timeout: config.upstream_pool_idle_timeout,
                 header_read_timeout: config.header_read_timeout,
                 max_header_bytes: config.max_header_bytes,
+                scopes: config.scopes.clone(),
+                deny_prefixes: config.deny_prefixes.clone(),
+                max_body_bytes: config.max_body_bytes,
+                client_idle_timeout: config.client_idle_timeout,
+                max_connections: config.max_connections,
             },
             authenticator,
             readiness.clone(),
@@ -164,13 +189,22 @@ pub(crate) async fn run(
         dataplane_stop.wait(),
         grace,
     ));
-    let admin_task = tokio::spawn(admin::serve(
-        listeners.admin,
-        admin::router(admin_state),
-        admin_stop.wait(),
-    ));
+    let admin_router = admin::router(admin_state);
+    let admin_task = match listeners.admin_tls {
+        Some(acceptor) => tokio::spawn(admin::serve_tls(
+            listeners.admin,
+            admin_router,
+            acceptor,
+            admin_stop.wait(),
+        )),
+        None => tokio::spawn(admin::serve(
+            listeners.admin,
+            admin_router,
+            admin_stop.wait(),
+        )),
+    };
     info!(listener = "dataplane", addr = %dataplane_addr, "listening");
-    info!(listener = "admin", addr = %admin_addr, "listening");
+    info!(listener = "admin", addr = %admin_addr, tls = config.admin_tls.is_some(), "listening");
 
     let signal = stop.await;
     info!(

@@ -3,7 +3,7 @@
 //! [`RawConfig`] is what serde reads (unknown keys refused); [`Config`] is the checked form the
 //! rest of the binary uses. Every problem is reported at once, each with its key and env var.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -38,6 +38,9 @@ struct RawConfig {
     log: RawLog,
     #[serde(default)]
     shutdown: RawShutdown,
+    /// Service name → upstream path prefixes, replacing that scope's defaults.
+    #[serde(default)]
+    scopes: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -48,6 +51,10 @@ struct RawDataplane {
     public_base_url: Option<String>,
     header_read_timeout_ms: u64,
     max_header_bytes: usize,
+    deny_prefixes: Option<Vec<String>>,
+    max_body_bytes: Option<u64>,
+    client_idle_timeout_secs: u64,
+    max_connections: usize,
 }
 
 impl Default for RawDataplane {
@@ -58,6 +65,10 @@ impl Default for RawDataplane {
             public_base_url: None,
             header_read_timeout_ms: 10_000,
             max_header_bytes: 64 * 1024,
+            deny_prefixes: None,
+            max_body_bytes: None,
+            client_idle_timeout_secs: 60,
+            max_connections: 10_000,
         }
     }
 }
@@ -89,6 +100,9 @@ struct RawAdmin {
     token_sha256: Vec<String>,
     probe_path: String,
     probe_timeout_ms: u64,
+    tls_cert_file: Option<PathBuf>,
+    tls_key_file: Option<PathBuf>,
+    tls_client_ca_file: Option<PathBuf>,
 }
 
 impl Default for RawAdmin {
@@ -98,6 +112,9 @@ impl Default for RawAdmin {
             token_sha256: Vec::new(),
             probe_path: "/v2/balance".into(),
             probe_timeout_ms: 5_000,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_client_ca_file: None,
         }
     }
 }
@@ -232,6 +249,11 @@ pub(crate) struct Config {
     pub(crate) public_base_url: Option<String>,
     pub(crate) header_read_timeout: Duration,
     pub(crate) max_header_bytes: usize,
+    pub(crate) deny_prefixes: Vec<String>,
+    pub(crate) max_body_bytes: Option<u64>,
+    pub(crate) client_idle_timeout: Duration,
+    pub(crate) max_connections: usize,
+    pub(crate) scopes: auth::scope::ScopeTable,
     pub(crate) upstream_base_url: http::Uri,
     pub(crate) upstream_connect_timeout: Duration,
     pub(crate) upstream_response_timeout: Duration,
@@ -240,6 +262,8 @@ pub(crate) struct Config {
     pub(crate) admin_token_sha256: Vec<[u8; 32]>,
     pub(crate) probe_path: String,
     pub(crate) probe_timeout: Duration,
+    /// TLS (and with a client CA, mTLS) on the admin listener.
+    pub(crate) admin_tls: Option<admin::AdminTls>,
     pub(crate) store_url: String,
     pub(crate) master_key_file: PathBuf,
     pub(crate) tokens: auth::TokenSettings,
@@ -312,6 +336,14 @@ impl Config {
                 .separator("__")
                 .list_separator(",")
                 .with_list_parse_key("admin.token_sha256")
+                .with_list_parse_key("dataplane.deny_prefixes")
+                .with_list_parse_key("scopes.voice")
+                .with_list_parse_key("scopes.messaging")
+                .with_list_parse_key("scopes.numbers")
+                .with_list_parse_key("scopes.fax")
+                .with_list_parse_key("scopes.verify")
+                .with_list_parse_key("scopes.kv")
+                .with_list_parse_key("scopes.account")
                 .try_parsing(true)
                 .source(Some(env)),
         );
@@ -440,6 +472,29 @@ impl TryFrom<RawConfig> for Config {
                 ),
             }
         }
+        let admin_tls = match (raw.admin.tls_cert_file, raw.admin.tls_key_file) {
+            (Some(cert_chain_pem), Some(private_key_pem)) => Some(admin::AdminTls {
+                cert_chain_pem,
+                private_key_pem,
+                client_ca_pem: raw.admin.tls_client_ca_file,
+            }),
+            (None, None) => {
+                if raw.admin.tls_client_ca_file.is_some() {
+                    c.problem(
+                        "admin.tls_client_ca_file",
+                        "needs admin.tls_cert_file and admin.tls_key_file (mTLS runs over TLS)",
+                    );
+                }
+                None
+            }
+            (Some(_), None) | (None, Some(_)) => {
+                c.problem(
+                    "admin.tls_cert_file",
+                    "admin.tls_cert_file and admin.tls_key_file go together",
+                );
+                None
+            }
+        };
         if !raw.admin.probe_path.starts_with("/v2/") {
             c.problem("admin.probe_path", "must start with /v2/");
         }
@@ -521,6 +576,48 @@ impl TryFrom<RawConfig> for Config {
             c.problem("cache.credential_capacity", "must be greater than 0");
         }
         let shutdown_grace = Duration::from_secs(raw.shutdown.grace_secs);
+        let scopes = match auth::scope::ScopeTable::from_map(raw.scopes) {
+            Ok(table) => table,
+            Err(problems) => {
+                for problem in problems {
+                    let key = match &problem {
+                        auth::scope::ScopeTableError::UnknownScope { scope }
+                        | auth::scope::ScopeTableError::InvalidPrefix { scope, .. } => {
+                            format!("scopes.{scope}")
+                        }
+                    };
+                    c.problem(&key, problem);
+                }
+                auth::scope::ScopeTable::defaults()
+            }
+        };
+        let deny_prefixes = raw.dataplane.deny_prefixes.unwrap_or_else(|| {
+            dataplane::DEFAULT_DENY_PREFIXES
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect()
+        });
+        for (i, prefix) in deny_prefixes.iter().enumerate() {
+            if !auth::scope::is_valid_prefix(prefix) {
+                c.problem(
+                    "dataplane.deny_prefixes",
+                    format!("entry {i} is not a path prefix such as api_keys or storage/kvs"),
+                );
+            }
+        }
+        if raw.dataplane.max_body_bytes == Some(0) {
+            c.problem(
+                "dataplane.max_body_bytes",
+                "must be at least 1 (omit it for no limit)",
+            );
+        }
+        if raw.dataplane.max_connections == 0 {
+            c.problem("dataplane.max_connections", "must be at least 1");
+        }
+        let client_idle_timeout = c.secs(
+            "dataplane.client_idle_timeout_secs",
+            raw.dataplane.client_idle_timeout_secs,
+        );
 
         if !c.problems.is_empty() {
             return Err(ConfigError {
@@ -533,6 +630,11 @@ impl TryFrom<RawConfig> for Config {
             public_base_url,
             header_read_timeout,
             max_header_bytes: raw.dataplane.max_header_bytes,
+            deny_prefixes,
+            max_body_bytes: raw.dataplane.max_body_bytes,
+            client_idle_timeout,
+            max_connections: raw.dataplane.max_connections,
+            scopes,
             upstream_base_url,
             upstream_connect_timeout,
             upstream_response_timeout,
@@ -541,6 +643,7 @@ impl TryFrom<RawConfig> for Config {
             admin_token_sha256,
             probe_path: raw.admin.probe_path,
             probe_timeout,
+            admin_tls,
             store_url: raw.store.url,
             master_key_file: raw.crypto.master_key_file,
             tokens: auth::TokenSettings {

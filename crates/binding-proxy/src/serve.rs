@@ -17,7 +17,7 @@ use crate::shutdown;
 pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
     let stack = Stack::build(&config, store).await?;
-    let listeners = Listeners::bind(config.dataplane_listen, config.admin_listen).await?;
+    let listeners = Listeners::bind(&config).await?;
     app::run(&config, stack, listeners, shutdown::os_signal()).await
 }
 
@@ -100,7 +100,7 @@ pub(crate) async fn dev(mut config: Config) -> anyhow::Result<()> {
             .context("opening the in-memory store")?,
     );
     let stack = Stack::build(&config, store.clone()).await?;
-    let listeners = Listeners::bind(config.dataplane_listen, config.admin_listen).await?;
+    let listeners = Listeners::bind(&config).await?;
     let dataplane_addr = listeners.dataplane.local_addr()?;
     let admin_addr = listeners.admin.local_addr()?;
     let base = config.public_base_url.clone().unwrap_or_else(|| {
@@ -114,9 +114,7 @@ pub(crate) async fn dev(mut config: Config) -> anyhow::Result<()> {
             store::NewBinding {
                 org_id: DEV_ORG.into(),
                 api_key: Secret::from(upstream_key),
-                scopes: ["voice", "messaging", "numbers", "fax", "verify", "kv"]
-                    .map(String::from)
-                    .to_vec(),
+                scopes: auth::scope::SERVICES.map(String::from).to_vec(),
                 rate_limit: None,
             },
             now,
@@ -139,11 +137,16 @@ pub(crate) async fn dev(mut config: Config) -> anyhow::Result<()> {
 
     let banner = format!(
         "\nbinding-proxy dev is running (everything in memory; upstream = built-in emulator at {upstream})\n\
-         \n  data plane  http://{dataplane_addr}\n  admin API   http://{admin_addr}\n\
-         \nOperator (CLI and admin API):\n  export BINDING_PROXY_ADMIN_URL=http://{admin_addr}\n  export BINDING_PROXY_ADMIN_TOKEN={admin_token}\n  binding-proxy bindings get {DEV_ORG}\n\
+         \n  data plane  http://{dataplane_addr}\n  admin API   {admin_scheme}://{admin_addr}\n\
+         \nOperator (CLI and admin API):\n  export BINDING_PROXY_ADMIN_URL={admin_scheme}://{admin_addr}\n  export BINDING_PROXY_ADMIN_TOKEN={admin_token}\n  binding-proxy bindings get {DEV_ORG}\n\
          \nFunction environment ({DEV_ORG}/{DEV_FUNCTION}):\n  export TELNYX_BASE_URL={base}\n  export TELNYX_API_KEY={jwt}\n\
          \nTry it:\n  curl -sS -H \"Authorization: Bearer $TELNYX_API_KEY\" \"$TELNYX_BASE_URL/v2/balance\"\n",
         upstream = emulator.base_url(),
+        admin_scheme = if config.admin_tls.is_some() {
+            "https"
+        } else {
+            "http"
+        },
         jwt = token.token,
     );
     std::io::stdout()

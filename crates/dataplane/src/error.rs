@@ -31,6 +31,26 @@ pub enum DataplaneError {
         /// The configured value.
         got: usize,
     },
+    /// An entry of `deny_prefixes` is not a valid prefix (see `auth::scope::is_valid_prefix`).
+    #[error("deny prefix {index} must be '/'-separated segments of A-Z a-z 0-9 - . _ ~")]
+    InvalidDenyPrefix {
+        /// Position of the entry, from 0.
+        index: usize,
+    },
+    /// `max_body_bytes` is `Some(0)`.
+    #[error("max body bytes must be at least 1 when set")]
+    MaxBodyBytesZero,
+    /// `client_idle_timeout` is zero.
+    #[error("client idle timeout must not be zero")]
+    ClientIdleTimeoutZero,
+    /// `max_connections` is zero or above what the connection semaphore can hold.
+    #[error("max connections must be between 1 and {max}, got {got}")]
+    MaxConnectionsOutOfRange {
+        /// The largest accepted value.
+        max: usize,
+        /// The configured value.
+        got: usize,
+    },
     /// The TLS client configuration could not be built.
     #[error("upstream tls configuration failed")]
     Tls(#[source] rustls::Error),
@@ -62,6 +82,21 @@ pub(crate) enum Refusal {
     /// Not an API path under the prefix (the client's fault, 404).
     #[error("no route for this path")]
     RouteNotFound,
+    /// The path is on the deny-list; no scope opens it (the client's fault, 403).
+    #[error("this path is never proxied")]
+    RouteDenied,
+    /// The token's effective scope does not open the path (the client's fault, 403).
+    #[error("the token's scope does not cover this path{}", needed_scope(*.service))]
+    ScopeDenied {
+        /// The first service whose prefixes match the path; `None` when no scope opens it.
+        service: Option<&'static str>,
+    },
+    /// The request body is larger than `max_body_bytes` (the client's fault, 413).
+    #[error("request body exceeds {limit} bytes")]
+    BodyTooLarge {
+        /// The configured limit.
+        limit: u64,
+    },
     /// Authentication failed: the client's token (401), or our store (503), or our bug (500).
     #[error(transparent)]
     Auth(AuthError),
@@ -71,6 +106,14 @@ pub(crate) enum Refusal {
     /// The upstream failed (502/504).
     #[error(transparent)]
     Upstream(UpstreamError),
+}
+
+/// The tail of the scope refusal's detail: which scope would open the path.
+fn needed_scope(service: Option<&'static str>) -> String {
+    match service {
+        Some(service) => format!(" (it needs {service})"),
+        None => " (no scope opens it)".to_owned(),
+    }
 }
 
 /// `x-should-retry`: the SDKs' signal to skip their automatic retry.
@@ -109,6 +152,9 @@ impl Refusal {
                 | TargetProblem::NotOriginForm => (ErrorCode::BadRequestTarget, Retry::SdkDefault),
             },
             Self::RouteNotFound => (ErrorCode::RouteNotFound, Retry::SdkDefault),
+            Self::RouteDenied => (ErrorCode::RouteDenied, Retry::SdkDefault),
+            Self::ScopeDenied { .. } => (ErrorCode::ScopeDenied, Retry::SdkDefault),
+            Self::BodyTooLarge { .. } => (ErrorCode::BodyTooLarge, Retry::SdkDefault),
             Self::Auth(err) => (err.code(), Retry::SdkDefault),
             Self::NotReady => (ErrorCode::ShuttingDown, Retry::SdkDefault),
             Self::Upstream(err) => match err {
@@ -199,6 +245,22 @@ mod tests {
         assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert!(response.headers().contains_key(ALLOW));
         assert_eq!(json["errors"][0]["code"], "method_not_allowed");
+        let (response, json) = answer(Refusal::ScopeDenied {
+            service: Some("voice"),
+        })
+        .await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert_eq!(json["errors"][0]["code"], "scope_denied");
+        assert_eq!(
+            json["errors"][0]["detail"],
+            "the token's scope does not cover this path (it needs voice)"
+        );
+        let (response, json) = answer(Refusal::RouteDenied).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert_eq!(json["errors"][0]["code"], "route_denied");
+        let (response, json) = answer(Refusal::BodyTooLarge { limit: 10 }).await;
+        assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(json["errors"][0]["code"], "body_too_large");
         let (response, json) = answer(Refusal::NotReady).await;
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(json["errors"][0]["code"], "shutting_down");

@@ -59,56 +59,112 @@ impl UpstreamClient {
         })
     }
 
-    /// Sends `request` and waits for the response headers.
+    /// Sends `request` and waits for the response headers. `max_body_bytes` caps the bytes
+    /// streamed upstream; a body that grows past it aborts the upstream request.
     ///
     /// The response timeout starts when the request body has been sent (or abandoned), so a
     /// large upload is not cut by it; the response body then streams without a deadline.
     ///
     /// # Errors
-    /// [`UpstreamError::Unavailable`] when no connection could be made (nothing was sent),
-    /// [`UpstreamError::Timeout`] when the headers did not arrive in time,
+    /// [`SendError::BodyTooLarge`] when the body passed `max_body_bytes` before the response
+    /// headers arrived; [`UpstreamError::Unavailable`] when no connection could be made
+    /// (nothing was sent), [`UpstreamError::Timeout`] when the headers did not arrive in time,
     /// [`UpstreamError::Failed`] for anything else.
     pub(crate) async fn send(
         &self,
         request: Request<Incoming>,
-    ) -> Result<Response<Incoming>, UpstreamError> {
-        let (body, uploaded) = UploadBody::new(request);
+        max_body_bytes: Option<u64>,
+    ) -> Result<Response<Incoming>, SendError> {
+        let (body, mut uploaded) = UploadBody::new(request, max_body_bytes);
         let response = self.client.request(body);
-        let deadline = async {
-            // Resolves when the body ends or is dropped; either way the upload is over.
-            let _ = uploaded.await;
-            tokio::time::sleep(self.response_timeout).await;
+        tokio::pin!(response);
+        let classify = |result: Result<Response<Incoming>, hyper_util::client::legacy::Error>| {
+            result.map_err(|err| {
+                if err.is_connect() {
+                    SendError::Upstream(UpstreamError::Unavailable(err))
+                } else {
+                    SendError::Upstream(UpstreamError::Failed(err))
+                }
+            })
         };
+        // Until the upload is over: the response may come early (the upstream refused the
+        // body); an upload cut by the size limit wins over the error it causes upstream.
+        let ended = tokio::select! {
+            biased;
+            end = &mut uploaded => end.ok(),
+            result = &mut response => {
+                return match uploaded.try_recv() {
+                    Ok(UploadEnd::TooLarge) => Err(SendError::BodyTooLarge),
+                    Err(_) => classify(result),
+                };
+            }
+        };
+        if ended == Some(UploadEnd::TooLarge) {
+            // Dropping the response future aborts the upstream request.
+            return Err(SendError::BodyTooLarge);
+        }
         tokio::select! {
             biased;
-            result = response => result.map_err(|err| {
-                if err.is_connect() {
-                    UpstreamError::Unavailable(err)
-                } else {
-                    UpstreamError::Failed(err)
-                }
-            }),
-            () = deadline => Err(UpstreamError::Timeout),
+            result = &mut response => classify(result),
+            () = tokio::time::sleep(self.response_timeout) => {
+                Err(SendError::Upstream(UpstreamError::Timeout))
+            }
         }
     }
 }
 
+/// Why a request was not answered by the upstream.
+#[derive(Debug)]
+pub(crate) enum SendError {
+    /// The client's body passed `max_body_bytes` before the upstream answered (413).
+    BodyTooLarge,
+    /// The upstream failed (502/504).
+    Upstream(UpstreamError),
+}
+
+/// How an upload ended early; a normal end drops the sender instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UploadEnd {
+    /// The body passed `max_body_bytes`.
+    TooLarge,
+}
+
+/// Why the request body stopped streaming upstream.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum UploadError {
+    /// Reading the client's body failed.
+    #[error("reading the client's request body failed")]
+    Client(#[source] hyper::Error),
+    /// The body passed `max_body_bytes`.
+    #[error("request body exceeds the size limit")]
+    TooLarge,
+}
+
 /// The client's request body, streamed to the upstream frame by frame, that reports when it
-/// has been fully sent (or dropped). Never buffers.
+/// has been fully sent (or dropped) and stops at the size limit. Never buffers.
 #[derive(Debug)]
 pub(crate) struct UploadBody {
     inner: Incoming,
-    /// Dropped when the upload is over, which wakes the receiver.
-    uploading: Option<oneshot::Sender<()>>,
+    /// Bytes still allowed through; `None`: no limit.
+    remaining: Option<u64>,
+    /// Dropped when the upload is over, which wakes the receiver; sent on when cut short.
+    uploading: Option<oneshot::Sender<UploadEnd>>,
 }
 
 impl UploadBody {
-    fn new(request: Request<Incoming>) -> (Request<Self>, oneshot::Receiver<()>) {
+    fn new(
+        request: Request<Incoming>,
+        max_body_bytes: Option<u64>,
+    ) -> (Request<Self>, oneshot::Receiver<UploadEnd>) {
         let (sender, receiver) = oneshot::channel();
         let request = request.map(|inner| {
             // An empty body may never be polled; its upload is over already.
             let uploading = (!inner.is_end_stream()).then_some(sender);
-            Self { inner, uploading }
+            Self {
+                inner,
+                remaining: max_body_bytes,
+                uploading,
+            }
         });
         (request, receiver)
     }
@@ -116,14 +172,26 @@ impl UploadBody {
 
 impl Body for UploadBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = UploadError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, UploadError>>> {
         let this = &mut *self;
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        if let (Poll::Ready(Some(Ok(frame))), Some(remaining)) = (&polled, &mut this.remaining) {
+            let len = frame.data_ref().map_or(0, |data| data.len() as u64);
+            match remaining.checked_sub(len) {
+                Some(left) => *remaining = left,
+                None => {
+                    if let Some(sender) = this.uploading.take() {
+                        let _ = sender.send(UploadEnd::TooLarge);
+                    }
+                    return Poll::Ready(Some(Err(UploadError::TooLarge)));
+                }
+            }
+        }
         let finished = match &polled {
             Poll::Ready(None | Some(Err(_))) => true,
             Poll::Ready(Some(Ok(_))) => this.inner.is_end_stream(),
@@ -132,7 +200,7 @@ impl Body for UploadBody {
         if finished {
             this.uploading = None;
         }
-        polled
+        polled.map(|frame| frame.map(|result| result.map_err(UploadError::Client)))
     }
 
     fn is_end_stream(&self) -> bool {

@@ -2,9 +2,10 @@
 //!
 //! Exports [`Proxy`] (shared state built from [`DataplaneSettings`]), [`serve`] (HTTP/1.1 and
 //! h2c listener with graceful drain), [`Readiness`] and [`DrainReport`]. It routes, refuses
-//! hostile targets, authenticates through `auth`, swaps `Authorization`, strips hop-by-hop
-//! headers and streams bodies both ways. No SQL, no admin logic, no body buffering.
+//! hostile targets and denied paths, authenticates through `auth`, enforces scopes and limits,
+//! swaps `Authorization`, strips hop-by-hop headers and streams bodies both ways. No SQL, no admin logic, no body buffering.
 
+mod deny_list;
 mod error;
 mod forward;
 mod health;
@@ -18,5 +19,6 @@ mod settings;
 pub use error::DataplaneError;
 pub use health::Readiness;
 pub use proxy::Proxy;
+pub use route::{Route, RouteError, TargetProblem};
 pub use server::{DrainReport, serve};
-pub use settings::{DEFAULT_PATH_PREFIX, DataplaneSettings};
+pub use settings::{DEFAULT_DENY_PREFIXES, DEFAULT_PATH_PREFIX, DataplaneSettings};

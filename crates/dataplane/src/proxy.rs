@@ -1,5 +1,5 @@
-//! One request's life: probes → method and target checks → route → authenticate → forward →
-//! stream the answer back. Every refusal is decided before a byte goes upstream.
+//! One request's life: probes → method and target checks → route → deny-list → declared body
+//! size → authenticate → scope → forward → stream the answer back. Every refusal is decided before a byte goes upstream.
 
 use std::fmt;
 use std::sync::Arc;
@@ -15,8 +15,9 @@ use hyper::body::Incoming;
 use tracing::Instrument;
 use tracing::field::Empty;
 
+use crate::deny_list::DenyList;
 use crate::error::{DataplaneError, Refusal};
-use crate::forward::UpstreamClient;
+use crate::forward::{SendError, UpstreamClient};
 use crate::health::{self, Readiness};
 use crate::hop_headers;
 use crate::request_id::{RequestId, X_REQUEST_ID};
@@ -30,6 +31,7 @@ pub(crate) type ProxyBody = Either<Incoming, Full<Bytes>>;
 pub struct Proxy {
     settings: DataplaneSettings,
     upstream: Upstream,
+    deny_list: DenyList,
     authenticator: Arc<Authenticator>,
     client: UpstreamClient,
     readiness: Readiness,
@@ -69,7 +71,7 @@ impl Proxy {
     /// Checks `settings` and builds the upstream client (no connection is opened yet).
     ///
     /// # Errors
-    /// [`DataplaneError`] for an invalid prefix, upstream URL or header limit, or a TLS
+    /// [`DataplaneError`] for an invalid prefix, upstream URL, limit or deny prefix, or a TLS
     /// configuration failure.
     pub fn new(
         settings: DataplaneSettings,
@@ -78,9 +80,11 @@ impl Proxy {
     ) -> Result<Self, DataplaneError> {
         let upstream = settings.validate()?;
         let client = UpstreamClient::new(&settings)?;
+        let deny_list = DenyList::new(&settings);
         Ok(Self {
             settings,
             upstream,
+            deny_list,
             authenticator,
             client,
             readiness,
@@ -179,6 +183,16 @@ impl Proxy {
         let span = tracing::Span::current();
         span.record("api_group", route.api_group());
         facts.route = Some(route.clone());
+        // Credential and account management, and our own mount point: no token opens them.
+        if self.deny_list.denies(route.api_path()) {
+            return Err(Refusal::RouteDenied);
+        }
+        // A declared length over the limit is refused before any work or upstream contact.
+        if let Some(limit) = self.settings.max_body_bytes
+            && http_body::Body::size_hint(request.body()).lower() > limit
+        {
+            return Err(Refusal::BodyTooLarge { limit });
+        }
 
         let authenticated = self
             .authenticator
@@ -192,6 +206,15 @@ impl Proxy {
             span.record("function_id", function_id.as_str());
         }
         facts.claims = Some(Arc::clone(claims));
+        if !self
+            .settings
+            .scopes
+            .allows(&authenticated, route.api_path())
+        {
+            return Err(Refusal::ScopeDenied {
+                service: self.settings.scopes.service_for(route.api_path()),
+            });
+        }
 
         let (mut parts, body) = request.into_parts();
         hop_headers::strip(&mut parts.headers);
@@ -213,9 +236,17 @@ impl Proxy {
         let sent = Instant::now();
         let response = self
             .client
-            .send(Request::from_parts(parts, body))
+            .send(
+                Request::from_parts(parts, body),
+                self.settings.max_body_bytes,
+            )
             .await
-            .map_err(Refusal::Upstream)?;
+            .map_err(|err| match err {
+                SendError::BodyTooLarge => Refusal::BodyTooLarge {
+                    limit: self.settings.max_body_bytes.unwrap_or(0),
+                },
+                SendError::Upstream(err) => Refusal::Upstream(err),
+            })?;
         facts.upstream = Some(sent.elapsed());
 
         let (mut parts, body) = response.into_parts();
@@ -251,6 +282,9 @@ fn log_refusal(refusal: &Refusal) {
         Refusal::MethodNotAllowed
         | Refusal::BadTarget(_)
         | Refusal::RouteNotFound
+        | Refusal::RouteDenied
+        | Refusal::ScopeDenied { .. }
+        | Refusal::BodyTooLarge { .. }
         | Refusal::Auth(_)
         | Refusal::NotReady => tracing::debug!(error = %refusal, "request refused"),
     }

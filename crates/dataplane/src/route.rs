@@ -10,7 +10,7 @@ use http::uri::PathAndQuery;
 
 /// Why a request target was refused as malformed (400 `bad_request_target`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum TargetProblem {
+pub enum TargetProblem {
     /// A `.` or `..` segment, raw or percent-encoded in any case.
     #[error("path contains a dot segment")]
     DotSegment,
@@ -33,7 +33,7 @@ pub(crate) enum TargetProblem {
 
 /// Why a request target did not route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RouteError {
+pub enum RouteError {
     /// Well-formed, but not an API path under the prefix (404 `route_not_found`).
     NotFound,
     /// Malformed or hostile (400 `bad_request_target`).
@@ -42,7 +42,7 @@ pub(crate) enum RouteError {
 
 /// A routed request: the upstream path and query, exactly as received after the prefix.
 #[derive(Debug, Clone)]
-pub(crate) struct Route {
+pub struct Route {
     upstream: PathAndQuery,
 }
 
@@ -56,7 +56,7 @@ impl Route {
     /// # Errors
     /// [`RouteError::BadTarget`] for a hostile target (checked first, over the whole path),
     /// [`RouteError::NotFound`] when the path is not an API path under `prefix`.
-    pub(crate) fn parse(prefix: &str, path_and_query: &str) -> Result<Self, RouteError> {
+    pub fn parse(prefix: &str, path_and_query: &str) -> Result<Self, RouteError> {
         let (path, query) = match path_and_query.find('?') {
             Some(at) => path_and_query.split_at(at),
             None => (path_and_query, ""),
@@ -91,6 +91,15 @@ impl Route {
     /// The upstream path and query (`/v2/{rest}?{query}`).
     pub(crate) fn into_path_and_query(self) -> PathAndQuery {
         self.upstream
+    }
+
+    /// The raw upstream path after `/v2/`, without the query: what the deny-list and the
+    /// scope table match.
+    pub(crate) fn api_path(&self) -> &str {
+        self.upstream
+            .path()
+            .get(UPSTREAM_ROOT.len()..)
+            .unwrap_or("")
     }
 
     /// The API group: the first segment after `/v2/` (`messages`, `storage`), for logs.
@@ -287,6 +296,14 @@ mod tests {
         assert_eq!(route.api_group(), "storage");
         let route = Route::parse(PREFIX, &format!("{PREFIX}/v2/balance?y=1")).unwrap();
         assert_eq!(route.api_group(), "balance");
+    }
+
+    #[test]
+    fn api_path_is_the_raw_path_after_v2_without_query() {
+        let route = Route::parse(PREFIX, &format!("{PREFIX}/storage/kvs/a%2Fb?y=1")).unwrap();
+        assert_eq!(route.api_path(), "storage/kvs/a%2Fb");
+        let route = Route::parse(PREFIX, &format!("{PREFIX}/v2/mess%61ges")).unwrap();
+        assert_eq!(route.api_path(), "mess%61ges");
     }
 
     #[test]

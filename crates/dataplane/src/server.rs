@@ -1,24 +1,32 @@
-//! The listener: HTTP/1.1 and h2c on one port, and the graceful drain.
+//! The listener: HTTP/1.1 and h2c on one port, the connection limit, the idle timeout and the
+//! graceful drain.
+//!
+//! Connections: one semaphore permit each (`max_connections`). With every permit taken the
+//! loop stops calling `accept`, so new connections wait in the kernel's accept queue. A
+//! connection with no request in flight for `client_idle_timeout` is closed gracefully.
 //!
 //! Shutdown: when the shutdown future resolves, readiness turns off, accepting stops and every
-//! connection is asked to finish (hyper-util `GracefulShutdown`: HTTP/1 closes after the
-//! in-flight response, HTTP/2 sends GOAWAY). Connections still open after the grace period are
-//! cut and counted.
+//! connection is asked to finish (HTTP/1 closes after the in-flight response, HTTP/2 sends
+//! GOAWAY). Connections still open after the grace period are cut and counted.
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::proxy::Proxy;
+use crate::proxy::{Proxy, ProxyBody};
 
 /// How a drain ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +58,9 @@ pub async fn serve(
     drain_grace: Duration,
 ) -> std::io::Result<DrainReport> {
     let builder = connection_builder(&proxy);
-    let graceful = GracefulShutdown::new();
+    let idle_timeout = proxy.settings().client_idle_timeout;
+    let permits = Arc::new(Semaphore::new(proxy.settings().max_connections));
+    let (drain, draining) = watch::channel(false);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
 
@@ -58,7 +68,7 @@ pub async fn serve(
         tokio::select! {
             () = &mut shutdown => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            accepted = listener.accept() => {
+            (permit, accepted) = accept_within_limit(&listener, &permits) => {
                 let (stream, peer) = match accepted {
                     Ok(accepted) => accepted,
                     Err(err) => {
@@ -67,20 +77,19 @@ pub async fn serve(
                         continue;
                     }
                 };
-                let proxy = Arc::clone(&proxy);
-                let service = service_fn(move |request: hyper::Request<Incoming>| {
-                    let proxy = Arc::clone(&proxy);
-                    async move { Ok::<_, Infallible>(proxy.handle(request).await) }
-                });
-                let connection = builder
-                    .serve_connection(TokioIo::new(stream), service)
-                    .into_owned();
-                let connection = graceful.watch(connection);
+                let connection = serve_connection(
+                    &builder,
+                    Arc::clone(&proxy),
+                    stream,
+                    idle_timeout,
+                    draining.clone(),
+                );
                 connections.spawn(async move {
                     if let Err(err) = connection.await {
                         // Client resets and timeouts are normal traffic, not our failure.
                         tracing::debug!(error = %err, %peer, "connection ended with an error");
                     }
+                    drop(permit);
                 });
             }
         }
@@ -88,8 +97,11 @@ pub async fn serve(
 
     proxy.readiness().set_ready(false);
     drop(listener);
-    tracing::info!(connections = graceful.count(), "draining connections");
-    let report = match tokio::time::timeout(drain_grace, graceful.shutdown()).await {
+    tracing::info!(connections = connections.len(), "draining connections");
+    // Receivers only go away with their connections; nobody listening is fine.
+    let _ = drain.send(true);
+    let drained = async { while connections.join_next().await.is_some() {} };
+    let report = match tokio::time::timeout(drain_grace, drained).await {
         Ok(()) => DrainReport::Complete,
         Err(_elapsed) => {
             while connections.try_join_next().is_some() {}
@@ -106,6 +118,132 @@ pub async fn serve(
         }
     }
     Ok(report)
+}
+
+/// Takes a connection permit, then accepts. Both steps are cancel-safe, so the caller's
+/// `select!` may drop this future at any point without losing a connection.
+async fn accept_within_limit(
+    listener: &TcpListener,
+    permits: &Arc<Semaphore>,
+) -> (
+    OwnedSemaphorePermit,
+    std::io::Result<(TcpStream, std::net::SocketAddr)>,
+) {
+    let permit = Arc::clone(permits)
+        .acquire_owned()
+        .await
+        .expect("the connection semaphore is never closed");
+    (permit, listener.accept().await)
+}
+
+/// One connection, closed gracefully on drain or after `idle_timeout` without a request in
+/// flight.
+fn serve_connection(
+    builder: &auto::Builder<TokioExecutor>,
+    proxy: Arc<Proxy>,
+    stream: TcpStream,
+    idle_timeout: Duration,
+    mut draining: watch::Receiver<bool>,
+) -> impl Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>> + Send + 'static {
+    let (in_flight, mut activity) = watch::channel(0_usize);
+    let in_flight = Arc::new(in_flight);
+    let service = service_fn(move |request: hyper::Request<Incoming>| {
+        let proxy = Arc::clone(&proxy);
+        let guard = InFlight::start(Arc::clone(&in_flight));
+        async move {
+            let response = proxy.handle(request).await;
+            Ok::<_, Infallible>(response.map(|body| TrackedBody {
+                body,
+                _guard: guard,
+            }))
+        }
+    });
+    let connection = builder
+        .serve_connection(TokioIo::new(stream), service)
+        .into_owned();
+    async move {
+        tokio::pin!(connection);
+        let mut closing = false;
+        loop {
+            tokio::select! {
+                result = connection.as_mut() => return result,
+                _ = draining.wait_for(|draining| *draining), if !closing => {
+                    connection.as_mut().graceful_shutdown();
+                    closing = true;
+                }
+                () = idle(&mut activity, idle_timeout), if !closing => {
+                    connection.as_mut().graceful_shutdown();
+                    closing = true;
+                }
+            }
+        }
+    }
+}
+
+/// Resolves once no request has been in flight for `timeout`.
+async fn idle(activity: &mut watch::Receiver<usize>, timeout: Duration) {
+    loop {
+        if activity
+            .wait_for(|in_flight| *in_flight == 0)
+            .await
+            .is_err()
+        {
+            // The service (and its sender) is gone with the connection: never idle.
+            return std::future::pending().await;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(timeout) => return,
+            changed = activity.changed() => {
+                if changed.is_err() {
+                    return std::future::pending().await;
+                }
+            }
+        }
+    }
+}
+
+/// A request in flight on its connection: counted from the head until the response body is
+/// dropped (fully sent or abandoned).
+struct InFlight(Arc<watch::Sender<usize>>);
+
+impl InFlight {
+    fn start(counter: Arc<watch::Sender<usize>>) -> Self {
+        counter.send_modify(|in_flight| *in_flight += 1);
+        Self(counter)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0
+            .send_modify(|in_flight| *in_flight = in_flight.saturating_sub(1));
+    }
+}
+
+/// A response body that keeps its request counted as in flight while it streams.
+struct TrackedBody {
+    body: ProxyBody,
+    _guard: InFlight,
+}
+
+impl Body for TrackedBody {
+    type Data = Bytes;
+    type Error = <ProxyBody as Body>::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }
 
 /// HTTP/1.1 with a header-read timeout and a head size limit (hyper answers 431 above it),

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use auth::scope::ScopeTable;
 use http::Uri;
 use http::uri::{Authority, Scheme};
 
@@ -9,6 +10,9 @@ use crate::error::DataplaneError;
 
 /// Smallest `max_header_bytes` hyper's HTTP/1 parser accepts (its initial read buffer).
 pub(crate) const MIN_HEADER_BYTES: usize = 8192;
+
+/// Largest `max_connections` (the semaphore's limit).
+pub(crate) const MAX_CONNECTIONS: usize = tokio::sync::Semaphore::MAX_PERMITS;
 
 /// What the data plane needs to run; the binary builds it from the typed config.
 #[derive(Debug, Clone)]
@@ -27,8 +31,54 @@ pub struct DataplaneSettings {
     /// Limit for a client to send its request headers (HTTP/1).
     pub header_read_timeout: Duration,
     /// Largest request head accepted (HTTP/1 read buffer, HTTP/2 header list); at least 8192.
+    /// Above it hyper itself answers 431 with an empty body (HTTP/1) or resets the stream
+    /// (HTTP/2); the request never reaches the proxy's code. Default 64 KiB.
     pub max_header_bytes: usize,
+    /// Which upstream paths each scope opens. Default [`ScopeTable::defaults`].
+    pub scopes: ScopeTable,
+    /// Upstream path prefixes (after `/v2/`, whole segments, unreserved escapes decoded) that
+    /// no scope opens: 403 `route_denied`, checked before authentication. Each must pass
+    /// [`auth::scope::is_valid_prefix`]. The upstream form of `path_prefix` (when it starts
+    /// with `/v2/`) is always denied on top of this list, so the proxy never calls itself.
+    /// Default [`DEFAULT_DENY_PREFIXES`].
+    pub deny_prefixes: Vec<String>,
+    /// Largest request body forwarded, in bytes; `None` (the default): no limit. A larger
+    /// `Content-Length` is refused with 413 `body_too_large` before authentication and before
+    /// any upstream contact. A body without a length (chunked, HTTP/2 without
+    /// `content-length`) that grows past the limit while streaming aborts the upstream request
+    /// (HTTP/1: the upstream connection is closed; HTTP/2: the stream is reset) and is answered
+    /// 413 if the upstream response has not started; if it has, the client gets the upstream
+    /// response as far as it goes. At least 1 when set.
+    pub max_body_bytes: Option<u64>,
+    /// How long a client connection may stay open with no request in flight before it is
+    /// closed gracefully (HTTP/1: closed; HTTP/2: GOAWAY). A request is in flight from its
+    /// head until its response body has been sent. On HTTP/1, hyper's `header_read_timeout`
+    /// also closes a connection that sends no next request within that time, so the shorter
+    /// of the two wins there. Default 60 s; must not be zero.
+    pub client_idle_timeout: Duration,
+    /// Most client connections served at once. When all are taken the listener stops
+    /// accepting: new connections wait in the kernel's accept queue (the listen backlog) until
+    /// one closes, and are refused by the kernel only when that queue is full. Each HTTP/2
+    /// connection counts once, whatever its number of streams. Default 10 000; at least 1.
+    pub max_connections: usize,
 }
+
+/// Default deny-list: the upstream routes that manage credentials or accounts, and `compute`
+/// (where the proxy itself is mounted upstream). See `docs/scopes.md`.
+pub const DEFAULT_DENY_PREFIXES: [&str; 12] = [
+    "api_keys",
+    "integration_secrets",
+    "telephony_credentials",
+    "credential_connections",
+    "mobile_push_credentials",
+    "access_ip_address",
+    "access_ip_ranges",
+    "managed_accounts",
+    "oauth",
+    "oauth_clients",
+    "users",
+    "compute",
+];
 
 /// The default mount point of the API (the seeds' `TELNYX_BASE_URL` path).
 pub const DEFAULT_PATH_PREFIX: &str = "/v2/compute/internal/binding-proxy";
@@ -43,6 +93,11 @@ impl Default for DataplaneSettings {
             pool_idle_timeout: Duration::from_secs(90),
             header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 64 * 1024,
+            scopes: ScopeTable::defaults(),
+            deny_prefixes: DEFAULT_DENY_PREFIXES.map(str::to_owned).to_vec(),
+            max_body_bytes: None,
+            client_idle_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
         }
     }
 }
@@ -55,8 +110,27 @@ pub(crate) struct Upstream {
 }
 
 impl DataplaneSettings {
-    /// Checks the prefix, the upstream origin and the header limit.
+    /// Checks the prefix, the upstream origin, the limits and the deny-list.
     pub(crate) fn validate(&self) -> Result<Upstream, DataplaneError> {
+        if let Some(index) = self
+            .deny_prefixes
+            .iter()
+            .position(|prefix| !auth::scope::is_valid_prefix(prefix))
+        {
+            return Err(DataplaneError::InvalidDenyPrefix { index });
+        }
+        if self.max_body_bytes == Some(0) {
+            return Err(DataplaneError::MaxBodyBytesZero);
+        }
+        if self.client_idle_timeout.is_zero() {
+            return Err(DataplaneError::ClientIdleTimeoutZero);
+        }
+        if !(1..=MAX_CONNECTIONS).contains(&self.max_connections) {
+            return Err(DataplaneError::MaxConnectionsOutOfRange {
+                max: MAX_CONNECTIONS,
+                got: self.max_connections,
+            });
+        }
         let prefix = self.path_prefix.as_str();
         if !(prefix.is_empty() || prefix.starts_with('/'))
             || prefix.ends_with('/')
@@ -137,6 +211,31 @@ mod tests {
         }
         let err = with(|s| s.upstream_base_url = Uri::from_static("ftp://h")).unwrap_err();
         assert!(matches!(err, DataplaneError::UpstreamScheme));
+    }
+
+    #[test]
+    fn limits_and_deny_prefixes_are_checked() {
+        let err = with(|s| s.deny_prefixes.push("a//b".into())).unwrap_err();
+        assert!(matches!(
+            err,
+            DataplaneError::InvalidDenyPrefix { index: 12 }
+        ));
+        let err = with(|s| s.deny_prefixes = vec!["/api_keys".into()]).unwrap_err();
+        assert!(matches!(
+            err,
+            DataplaneError::InvalidDenyPrefix { index: 0 }
+        ));
+        with(|s| s.deny_prefixes = Vec::new()).unwrap();
+        let err = with(|s| s.max_body_bytes = Some(0)).unwrap_err();
+        assert!(matches!(err, DataplaneError::MaxBodyBytesZero));
+        with(|s| s.max_body_bytes = Some(1)).unwrap();
+        let err = with(|s| s.client_idle_timeout = Duration::ZERO).unwrap_err();
+        assert!(matches!(err, DataplaneError::ClientIdleTimeoutZero));
+        let err = with(|s| s.max_connections = 0).unwrap_err();
+        assert!(matches!(
+            err,
+            DataplaneError::MaxConnectionsOutOfRange { got: 0, .. }
+        ));
     }
 
     #[test]

@@ -7,8 +7,10 @@
 
 mod client;
 mod forge;
+mod postgres;
 mod process;
 
 pub use client::{HttpClient, Reply, raw_request};
 pub use forge::{Forger, claims_of, jwt_header_of};
+pub use postgres::{POSTGRES_URL_ENV, Relay, TestSchema};
 pub use process::{ADMIN_TOKEN, ProxyOptions, ProxyProcess};

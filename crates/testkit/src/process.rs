@@ -89,6 +89,8 @@ impl ProxyProcess {
                 "BINDING_PROXY__CRYPTO__MASTER_KEY_FILE",
                 dir.path().join("master.key"),
             )
+            // The emulator's test routes (`/v2/_emulator/...`) are in no default scope.
+            .env("BINDING_PROXY__SCOPES__ACCOUNT", "balance,_emulator")
             .env("BINDING_PROXY__LOG__FORMAT", "json")
             .env("BINDING_PROXY__LOG__LEVEL", &options.log_level)
             .current_dir(dir.path())

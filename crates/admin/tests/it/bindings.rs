@@ -22,7 +22,15 @@ async fn create_answers_201_with_the_binding_and_only_a_key_hint() {
     assert_eq!(data["generation"], 1);
     assert_eq!(
         data["scopes"],
-        json!(["voice", "messaging", "numbers", "fax", "verify", "kv"])
+        json!([
+            "voice",
+            "messaging",
+            "numbers",
+            "fax",
+            "verify",
+            "kv",
+            "account"
+        ])
     );
     assert_eq!(data["rate_limit"], json!(null));
     assert_eq!(data["api_key_hint"], "_123");
@@ -238,7 +246,7 @@ async fn patch_replaces_key_scopes_and_rate_limit_and_null_clears_the_limit() {
     let binding_id = created["id"].as_str().unwrap().to_owned();
     // Warm the data plane's cache: the update must drop it.
     let before = admin.credentials.get(&binding_id, now()).await.unwrap();
-    assert_eq!(before.scopes.len(), 6);
+    assert_eq!(before.scopes.len(), 7);
 
     let answer = admin
         .call(

@@ -12,4 +12,5 @@ mod harness;
 mod issue;
 mod keys;
 mod redaction;
+mod scope;
 mod verify;

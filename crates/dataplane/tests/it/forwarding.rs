@@ -14,7 +14,7 @@ use crate::harness::{API_KEY, PREFIX, Stack, TestBody, empty};
 #[tokio::test]
 async fn documented_form_reaches_upstream_with_raw_path_and_query() {
     let stack = Stack::start().await;
-    let target = "/v2/storage/kv/namespaces/ns-1/keys/user%2F123?a=b%20c&d=%2e%2e&e";
+    let target = "/v2/storage/kvs/ns-1/keys/user%2F123?a=b%20c&d=%2e%2e&e";
     let reply = stack.get(&format!("{PREFIX}{target}")).await;
     assert_ne!(reply.status, StatusCode::BAD_GATEWAY);
     let seen = stack.emulator.journal().last().unwrap();
@@ -27,14 +27,14 @@ async fn sdk_form_gains_v2_and_keeps_encoded_keys() {
     let stack = Stack::start().await;
     let reply = stack
         .get(&format!(
-            "{PREFIX}/storage/kv/namespaces/ns-1/keys/greeting%2Fa%20b?x=1"
+            "{PREFIX}/storage/kvs/ns-1/keys/greeting%2Fa%20b?x=1"
         ))
         .await;
     assert_ne!(reply.status, StatusCode::BAD_GATEWAY);
     let seen = stack.emulator.journal().last().unwrap();
     assert_eq!(
         seen.path_and_query,
-        "/v2/storage/kv/namespaces/ns-1/keys/greeting%2Fa%20b?x=1"
+        "/v2/storage/kvs/ns-1/keys/greeting%2Fa%20b?x=1"
     );
 }
 

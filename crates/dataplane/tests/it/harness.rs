@@ -1,11 +1,13 @@
 //! One full stack per test: in-memory store, auth, the proxy on an ephemeral port, and the
 //! emulator as upstream.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use auth::scope::ScopeTable;
 use auth::{
     Authenticator, CredentialCache, IssueRequest, Issuer, Keyring, TokenSettings, Verifier,
 };
@@ -47,6 +49,13 @@ pub(crate) struct Options {
     pub(crate) upstream: Option<String>,
     pub(crate) response_timeout: Duration,
     pub(crate) drain_grace: Duration,
+    /// Scopes of the binding.
+    pub(crate) binding_scopes: Vec<&'static str>,
+    /// The token's `scp`; `None`: not narrowed.
+    pub(crate) token_scopes: Option<Vec<&'static str>>,
+    pub(crate) max_body_bytes: Option<u64>,
+    pub(crate) client_idle_timeout: Duration,
+    pub(crate) max_connections: usize,
 }
 
 impl Default for Options {
@@ -55,8 +64,23 @@ impl Default for Options {
             upstream: None,
             response_timeout: Duration::from_secs(30),
             drain_grace: Duration::from_secs(30),
+            binding_scopes: vec!["messaging", "kv", "account"],
+            token_scopes: None,
+            max_body_bytes: None,
+            client_idle_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
         }
     }
+}
+
+/// The default scope table, plus the emulator's test routes under `account` so tests can use
+/// `/v2/_emulator/*`.
+pub(crate) fn test_scopes() -> ScopeTable {
+    ScopeTable::from_map(BTreeMap::from([(
+        "account".to_owned(),
+        vec!["balance".to_owned(), "_emulator".to_owned()],
+    )]))
+    .unwrap()
 }
 
 pub(crate) struct Stack {
@@ -121,7 +145,11 @@ impl Stack {
                 NewBinding {
                     org_id: "org-1".to_owned(),
                     api_key: Secret::from(API_KEY.to_owned()),
-                    scopes: vec!["messaging".to_owned(), "kv".to_owned()],
+                    scopes: options
+                        .binding_scopes
+                        .iter()
+                        .map(|s| (*s).to_owned())
+                        .collect(),
                     rate_limit: None,
                 },
                 now,
@@ -133,6 +161,10 @@ impl Stack {
                 &binding,
                 IssueRequest {
                     function_id: Some("fn-1".to_owned()),
+                    scopes: options
+                        .token_scopes
+                        .as_ref()
+                        .map(|scopes| scopes.iter().map(|s| (*s).to_owned()).collect()),
                     ..IssueRequest::default()
                 },
                 now,
@@ -155,6 +187,10 @@ impl Stack {
             upstream_base_url: upstream.parse().unwrap(),
             response_timeout: options.response_timeout,
             connect_timeout: Duration::from_secs(5),
+            scopes: test_scopes(),
+            max_body_bytes: options.max_body_bytes,
+            client_idle_timeout: options.client_idle_timeout,
+            max_connections: options.max_connections,
             ..DataplaneSettings::default()
         };
         let readiness = Readiness::new(true);

@@ -9,7 +9,10 @@ extern crate binding_proxy_dataplane as dataplane;
 
 mod forwarding;
 mod harness;
+mod limits;
 mod logs;
 mod refusals;
+mod scopes;
 mod shutdown;
+mod smuggling;
 mod upstream;
