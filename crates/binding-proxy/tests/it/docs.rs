@@ -20,7 +20,7 @@ fn every_configuration_section_is_documented() {
         "[crypto]",
         "[tokens]",
         "[cache]",
-        "[log]",
+        "[log]", "[scopes]",
         "[shutdown]",
     ] {
         assert!(
@@ -55,6 +55,13 @@ fn every_configuration_section_is_documented() {
         "format",
         "level",
         "grace_secs",
+        "max_body_bytes",
+        "client_idle_timeout_secs",
+        "max_connections",
+        "deny_prefixes",
+        "tls_cert_file",
+        "tls_key_file",
+        "tls_client_ca_file",
     ] {
         assert!(
             doc.contains(&format!("`{key}`")),
