@@ -139,6 +139,7 @@ pub(crate) async fn run(
                 max_body_bytes: config.max_body_bytes,
                 client_idle_timeout: config.client_idle_timeout,
                 max_connections: config.max_connections,
+                rate_limit: config.rate_limit,
             },
             authenticator,
             readiness.clone(),

@@ -38,6 +38,8 @@ struct RawConfig {
     log: RawLog,
     #[serde(default)]
     shutdown: RawShutdown,
+    #[serde(default)]
+    rate_limit: RawRateLimit,
     /// Service name → upstream path prefixes, replacing that scope's defaults.
     #[serde(default)]
     scopes: BTreeMap<String, Vec<String>>,
@@ -217,6 +219,26 @@ impl Default for RawShutdown {
     }
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawRateLimit {
+    default_requests_per_second: Option<u32>,
+    default_burst: Option<u32>,
+    idle_secs: u64,
+    max_tracked: u64,
+}
+
+impl Default for RawRateLimit {
+    fn default() -> Self {
+        Self {
+            default_requests_per_second: None,
+            default_burst: None,
+            idle_secs: 600,
+            max_tracked: 100_000,
+        }
+    }
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LogFormat {
@@ -254,6 +276,7 @@ pub(crate) struct Config {
     pub(crate) client_idle_timeout: Duration,
     pub(crate) max_connections: usize,
     pub(crate) scopes: auth::scope::ScopeTable,
+    pub(crate) rate_limit: dataplane::RateLimitSettings,
     pub(crate) upstream_base_url: http::Uri,
     pub(crate) upstream_connect_timeout: Duration,
     pub(crate) upstream_response_timeout: Duration,
@@ -614,6 +637,28 @@ impl TryFrom<RawConfig> for Config {
         if raw.dataplane.max_connections == 0 {
             c.problem("dataplane.max_connections", "must be at least 1");
         }
+        let default_limit = match (
+            raw.rate_limit.default_requests_per_second,
+            raw.rate_limit.default_burst,
+        ) {
+            (None, None) => None,
+            (Some(rps), Some(burst)) if rps > 0 && burst > 0 => Some(store::RateLimit {
+                requests_per_second: rps,
+                burst,
+            }),
+            _ => {
+                c.problem(
+                    "rate_limit.default_requests_per_second",
+                    "set both default_requests_per_second and default_burst (each at least 1), or neither",
+                );
+                None
+            }
+        };
+        let rate_limit = dataplane::RateLimitSettings {
+            default_limit,
+            idle_ttl: c.secs("rate_limit.idle_secs", raw.rate_limit.idle_secs),
+            max_tracked: raw.rate_limit.max_tracked.max(1),
+        };
         let client_idle_timeout = c.secs(
             "dataplane.client_idle_timeout_secs",
             raw.dataplane.client_idle_timeout_secs,
@@ -635,6 +680,7 @@ impl TryFrom<RawConfig> for Config {
             client_idle_timeout,
             max_connections: raw.dataplane.max_connections,
             scopes,
+            rate_limit,
             upstream_base_url,
             upstream_connect_timeout,
             upstream_response_timeout,

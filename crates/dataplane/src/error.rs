@@ -3,10 +3,11 @@
 use auth::AuthError;
 use auth::error_document::{ErrorCode, error_json};
 use http::Response;
-use http::header::{ALLOW, CONTENT_TYPE, HeaderName, HeaderValue, WWW_AUTHENTICATE};
+use http::header::{ALLOW, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use http_body_util::{Either, Full};
 
-use crate::proxy::ProxyBody;
+use crate::proxy::{ProxyBody, X_RATELIMIT_LIMIT, X_RATELIMIT_REMAINING};
+use crate::rate_limit::{retry_after_millis, retry_after_secs};
 use crate::request_id::{RequestId, X_REQUEST_ID};
 use crate::route::TargetProblem;
 
@@ -97,6 +98,14 @@ pub(crate) enum Refusal {
         /// The configured limit.
         limit: u64,
     },
+    /// The organization is over its rate limit (the client's fault, 429).
+    #[error("rate limit of {limit} requests per second exceeded; retry after {} ms", crate::rate_limit::retry_after_millis(*.retry_after))]
+    RateLimited {
+        /// The organization's sustained limit.
+        limit: u32,
+        /// When a request would conform again (at most 60 s).
+        retry_after: std::time::Duration,
+    },
     /// Authentication failed: the client's token (401), or our store (503), or our bug (500).
     #[error(transparent)]
     Auth(AuthError),
@@ -118,6 +127,8 @@ fn needed_scope(service: Option<&'static str>) -> String {
 
 /// `x-should-retry`: the SDKs' signal to skip their automatic retry.
 const X_SHOULD_RETRY: HeaderName = HeaderName::from_static("x-should-retry");
+/// `retry-after-ms`: the SDKs prefer it to `Retry-After` for sub-second waits.
+const RETRY_AFTER_MS: HeaderName = HeaderName::from_static("retry-after-ms");
 const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json");
 const INVALID_TOKEN: HeaderValue = HeaderValue::from_static(r#"Bearer error="invalid_token""#);
 const PROXIED_METHODS: HeaderValue =
@@ -155,6 +166,7 @@ impl Refusal {
             Self::RouteDenied => (ErrorCode::RouteDenied, Retry::SdkDefault),
             Self::ScopeDenied { .. } => (ErrorCode::ScopeDenied, Retry::SdkDefault),
             Self::BodyTooLarge { .. } => (ErrorCode::BodyTooLarge, Retry::SdkDefault),
+            Self::RateLimited { .. } => (ErrorCode::RateLimited, Retry::SdkDefault),
             Self::Auth(err) => (err.code(), Retry::SdkDefault),
             Self::NotReady => (ErrorCode::ShuttingDown, Retry::SdkDefault),
             Self::Upstream(err) => match err {
@@ -184,6 +196,19 @@ impl Refusal {
         }
         if code == ErrorCode::MethodNotAllowed {
             headers.insert(ALLOW, PROXIED_METHODS);
+        }
+        if let Self::RateLimited { limit, retry_after } = &self {
+            // Both forms the SDKs read; never more than 60 s (the Node SDK sleeps as told).
+            headers.insert(
+                RETRY_AFTER,
+                HeaderValue::from(retry_after_secs(*retry_after)),
+            );
+            headers.insert(
+                RETRY_AFTER_MS,
+                HeaderValue::from(retry_after_millis(*retry_after)),
+            );
+            headers.insert(X_RATELIMIT_LIMIT, HeaderValue::from(*limit));
+            headers.insert(X_RATELIMIT_REMAINING, HeaderValue::from(0u32));
         }
         match retry {
             Retry::Never => {

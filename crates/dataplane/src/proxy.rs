@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use auth::{AuthError, Authenticator, Claims};
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, HOST};
+use http::header::{AUTHORIZATION, HOST, HeaderName, HeaderValue};
 use http::uri::{Parts, PathAndQuery};
 use http::{Extensions, Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::{Either, Full};
@@ -20,15 +20,23 @@ use crate::error::{DataplaneError, Refusal};
 use crate::forward::{SendError, UpstreamClient};
 use crate::health::{self, Readiness};
 use crate::hop_headers;
+use crate::rate_limit::{Decision, RateLimiters};
 use crate::request_id::{RequestId, X_REQUEST_ID};
 use crate::route::{Route, RouteError, TargetProblem};
 use crate::settings::{DataplaneSettings, Upstream};
+
+/// The organization's rate limit (sustained requests per second), on every limited response.
+pub(crate) const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+/// Requests that still fit in the organization's burst right now.
+pub(crate) const X_RATELIMIT_REMAINING: HeaderName =
+    HeaderName::from_static("x-ratelimit-remaining");
 
 /// The body of every data-plane response: the upstream's, streamed, or one the proxy wrote.
 pub(crate) type ProxyBody = Either<Incoming, Full<Bytes>>;
 
 /// The data plane's shared state. Build once, share as `Arc<Proxy>` with [`crate::serve`].
 pub struct Proxy {
+    limiters: RateLimiters,
     settings: DataplaneSettings,
     upstream: Upstream,
     deny_list: DenyList,
@@ -82,6 +90,7 @@ impl Proxy {
         let client = UpstreamClient::new(&settings)?;
         let deny_list = DenyList::new(&settings);
         Ok(Self {
+            limiters: RateLimiters::new(settings.rate_limit),
             settings,
             upstream,
             deny_list,
@@ -215,6 +224,17 @@ impl Proxy {
                 service: self.settings.scopes.service_for(route.api_path()),
             });
         }
+        // Per organization: one organization's traffic never limits another's.
+        let budget = match self
+            .limiters
+            .check(&claims.sub, authenticated.credential.rate_limit)
+        {
+            Decision::Unlimited => None,
+            Decision::Allowed { limit, remaining } => Some((limit, remaining)),
+            Decision::Limited { limit, retry_after } => {
+                return Err(Refusal::RateLimited { limit, retry_after });
+            }
+        };
 
         let (mut parts, body) = request.into_parts();
         hop_headers::strip(&mut parts.headers);
@@ -252,6 +272,14 @@ impl Proxy {
         let (mut parts, body) = response.into_parts();
         hop_headers::strip(&mut parts.headers);
         parts.version = Version::HTTP_11;
+        if let Some((limit, remaining)) = budget {
+            parts
+                .headers
+                .insert(X_RATELIMIT_LIMIT, HeaderValue::from(limit));
+            parts
+                .headers
+                .insert(X_RATELIMIT_REMAINING, HeaderValue::from(remaining));
+        }
         Ok(Response::from_parts(parts, body))
     }
 
@@ -284,6 +312,7 @@ fn log_refusal(refusal: &Refusal) {
         | Refusal::RouteNotFound
         | Refusal::RouteDenied
         | Refusal::ScopeDenied { .. }
+        | Refusal::RateLimited { .. }
         | Refusal::BodyTooLarge { .. }
         | Refusal::Auth(_)
         | Refusal::NotReady => tracing::debug!(error = %refusal, "request refused"),

@@ -7,6 +7,7 @@ use http::Uri;
 use http::uri::{Authority, Scheme};
 
 use crate::error::DataplaneError;
+use crate::rate_limit::RateLimitSettings;
 
 /// Smallest `max_header_bytes` hyper's HTTP/1 parser accepts (its initial read buffer).
 pub(crate) const MIN_HEADER_BYTES: usize = 8192;
@@ -61,6 +62,9 @@ pub struct DataplaneSettings {
     /// one closes, and are refused by the kernel only when that queue is full. Each HTTP/2
     /// connection counts once, whatever its number of streams. Default 10 000; at least 1.
     pub max_connections: usize,
+    /// Per-organization rate limits: the default for bindings without their own, and how
+    /// long an idle organization's limiter is kept.
+    pub rate_limit: RateLimitSettings,
 }
 
 /// Default deny-list: the upstream routes that manage credentials or accounts, and `compute`
@@ -98,6 +102,7 @@ impl Default for DataplaneSettings {
             max_body_bytes: None,
             client_idle_timeout: Duration::from_secs(60),
             max_connections: 10_000,
+            rate_limit: RateLimitSettings::default(),
         }
     }
 }

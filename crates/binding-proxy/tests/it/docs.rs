@@ -20,7 +20,8 @@ fn every_configuration_section_is_documented() {
         "[crypto]",
         "[tokens]",
         "[cache]",
-        "[log]", "[scopes]",
+        "[log]",
+        "[scopes]",
         "[shutdown]",
     ] {
         assert!(
@@ -62,6 +63,10 @@ fn every_configuration_section_is_documented() {
         "tls_cert_file",
         "tls_key_file",
         "tls_client_ca_file",
+        "default_requests_per_second",
+        "default_burst",
+        "idle_secs",
+        "max_tracked",
     ] {
         assert!(
             doc.contains(&format!("`{key}`")),
