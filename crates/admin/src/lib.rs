@@ -14,6 +14,7 @@ mod extract;
 mod health;
 mod input;
 mod jwks;
+mod metrics_route;
 mod page;
 mod probe;
 mod request_id;

@@ -15,9 +15,11 @@ use tokio_rustls::TlsAcceptor;
 use crate::error::{AdminError, Resource};
 use crate::state::AdminState;
 use crate::tls::TlsListener;
-use crate::{audit, auth, bindings, health, jwks, request_id, signing_keys, tokens, validate};
+use crate::{
+    audit, auth, bindings, health, jwks, metrics_route, request_id, signing_keys, tokens, validate,
+};
 
-/// The admin API. `/v1` routes need an admin token; JWKS and health probes do not. Unknown
+/// The admin API. `/v1` routes need an admin token; JWKS, health probes and `/metrics` do not. Unknown
 /// paths answer 404 `not_found`, known paths with another method 405 `method_not_allowed`,
 /// both in the error format.
 pub fn router(state: AdminState) -> Router {
@@ -44,6 +46,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/.well-known/jwks.json", get(jwks::jwks))
         .route("/health/liveness", get(health::liveness))
         .route("/health/readiness", get(health::readiness))
+        .route("/metrics", get(metrics_route::metrics))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(from_fn(request_id::request_scope))

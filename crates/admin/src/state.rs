@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use auth::{CredentialCache, Issuer, Keyring, Verifier};
+use prometheus_client::registry::Registry;
 use store::StoreHandle;
 
 use crate::auth::AdminTokens;
@@ -96,6 +97,8 @@ impl Default for Readiness {
 #[derive(Clone)]
 pub struct AdminState {
     inner: Arc<Inner>,
+    /// Served on `/metrics` when set (see [`AdminState::with_metrics`]).
+    metrics: Option<Arc<Registry>>,
 }
 
 struct Inner {
@@ -155,7 +158,19 @@ impl AdminState {
                 clock,
                 readiness: readiness.into(),
             }),
+            metrics: None,
         })
+    }
+
+    /// Serves `registry` on `GET /metrics` (no admin token). Without it `/metrics` is 404.
+    #[must_use]
+    pub fn with_metrics(mut self, registry: Arc<Registry>) -> Self {
+        self.metrics = Some(registry);
+        self
+    }
+
+    pub(crate) fn metrics(&self) -> Option<&Registry> {
+        self.metrics.as_deref()
     }
 
     /// The readiness flag `/health/readiness` reports (the one passed to [`AdminState::new`]).

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use auth::{Authenticator, CredentialCache, Issuer, Keyring, Verifier};
+use auth::{AuthMetrics, Authenticator, CredentialCache, Issuer, Keyring, Verifier};
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
 use store::StoreHandle;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
@@ -29,11 +31,19 @@ pub(crate) struct Stack {
     pub(crate) verifier: Arc<Verifier>,
     pub(crate) credentials: Arc<CredentialCache>,
     pub(crate) issuer: Arc<Issuer>,
+    /// Cache and store counters, shared by the verifier and the credential cache.
+    pub(crate) auth_metrics: AuthMetrics,
+    /// The PostgreSQL store, when that is the backend: its change-notification lag is exported.
+    pub(crate) postgres: Option<Arc<store::PostgresStore>>,
 }
 
 impl Stack {
     /// Loads the signing keys (creating the first one on a new store) and sets up the caches.
-    pub(crate) async fn build(config: &Config, store: StoreHandle) -> anyhow::Result<Stack> {
+    pub(crate) async fn build(
+        config: &Config,
+        store: StoreHandle,
+        postgres: Option<Arc<store::PostgresStore>>,
+    ) -> anyhow::Result<Stack> {
         let keyring = Keyring::load(&store)
             .await
             .context("loading signing keys from the store")?;
@@ -46,24 +56,77 @@ impl Stack {
             .ensure_signing_key(now())
             .await
             .context("creating the first signing key")?;
-        let verifier = Arc::new(Verifier::new(
-            keyring.clone(),
-            config.tokens.clone(),
-            config.token_cache_capacity,
-        ));
-        let credentials = Arc::new(CredentialCache::with_max_staleness(
-            store.clone(),
-            config.credential_ttl,
-            config.credential_max_staleness,
-            config.credential_cache_capacity,
-        ));
+        let auth_metrics = AuthMetrics::default();
+        let verifier = Arc::new(
+            Verifier::new(
+                keyring.clone(),
+                config.tokens.clone(),
+                config.token_cache_capacity,
+            )
+            .with_metrics(auth_metrics.clone()),
+        );
+        let credentials = Arc::new(
+            CredentialCache::with_max_staleness(
+                store.clone(),
+                config.credential_ttl,
+                config.credential_max_staleness,
+                config.credential_cache_capacity,
+            )
+            .with_metrics(auth_metrics.clone()),
+        );
         Ok(Stack {
             store,
             keyring,
             verifier,
             credentials,
             issuer,
+            auth_metrics,
+            postgres,
         })
+    }
+}
+
+/// The process's one registry (prefix `binding_proxy`), served on the admin `/metrics`.
+fn metrics_registry(stack: &Stack, dataplane: &dataplane::DataplaneMetrics) -> Arc<Registry> {
+    let mut registry = Registry::with_prefix("binding_proxy");
+    registry.register(
+        "build",
+        "The running version; always 1",
+        Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
+    );
+    stack.auth_metrics.register(&mut registry);
+    dataplane.register(&mut registry);
+    if let Some(postgres) = &stack.postgres {
+        registry.register_collector(Box::new(NotificationLag(Arc::clone(postgres))));
+    }
+    Arc::new(registry)
+}
+
+/// `binding_proxy_store_notification_lag_seconds`, read from the PostgreSQL store at scrape
+/// time: how late the last change notification from another replica arrived.
+#[derive(Debug)]
+struct NotificationLag(Arc<store::PostgresStore>);
+
+impl prometheus_client::collector::Collector for NotificationLag {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        use prometheus_client::metrics::TypedMetric;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        // Until a notification from another replica arrived there is nothing to report.
+        let Some(lag) = self.0.notification_lag_seconds() else {
+            return Ok(());
+        };
+        let gauge = ConstGauge::new(lag);
+        let metric = encoder.encode_descriptor(
+            "store_notification_lag_seconds",
+            "Delay between a change committed by another replica and its notification arriving here",
+            None,
+            ConstGauge::<f64>::TYPE,
+        )?;
+        gauge.encode(metric)
     }
 }
 
@@ -120,6 +183,8 @@ pub(crate) async fn run(
     let ready = Arc::new(AtomicBool::new(true));
     let readiness = dataplane::Readiness::new(true);
 
+    let dataplane_metrics = dataplane::DataplaneMetrics::default();
+    let registry = metrics_registry(&stack, &dataplane_metrics);
     let authenticator = Arc::new(Authenticator::new(
         stack.verifier.clone(),
         stack.credentials.clone(),
@@ -144,7 +209,8 @@ pub(crate) async fn run(
             authenticator,
             readiness.clone(),
         )
-        .context("setting up the upstream client")?,
+        .context("setting up the upstream client")?
+        .with_metrics(dataplane_metrics),
     );
     let admin_state = admin::AdminState::new(
         stack.store.clone(),
@@ -164,7 +230,8 @@ pub(crate) async fn run(
         now,
         ready.clone(),
     )
-    .context("setting up the admin API")?;
+    .context("setting up the admin API")?
+    .with_metrics(registry);
     if config.admin_token_sha256.is_empty() {
         warn!(
             "admin.token_sha256 is empty: every admin request will be refused; create a token with `binding-proxy admin-token`"

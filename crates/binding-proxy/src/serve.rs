@@ -15,13 +15,14 @@ use crate::shutdown;
 
 /// Runs the service on the configured store until SIGTERM or SIGINT.
 pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
-    let store = open_store(&config).await?;
-    let stack = Stack::build(&config, store).await?;
+    let (store, postgres) = open_store(&config).await?;
+    let stack = Stack::build(&config, store, postgres).await?;
     let listeners = Listeners::bind(&config).await?;
     app::run(&config, stack, listeners, shutdown::os_signal()).await
 }
 
-async fn open_store(config: &Config) -> anyhow::Result<StoreHandle> {
+/// Opens the configured store; the PostgreSQL one is also returned as itself, for its metrics.
+async fn open_store(config: &Config) -> anyhow::Result<(StoreHandle, Option<Arc<PostgresStore>>)> {
     let path = &config.master_key_file;
     let (master_key, source) = MasterKey::load_or_create(path)
         .with_context(|| format!("loading the master key from {}", path.display()))?;
@@ -44,20 +45,21 @@ async fn open_store(config: &Config) -> anyhow::Result<StoreHandle> {
     }
     // Only this function picks a backend; everything else sees `StoreHandle`.
     let url = &config.store_url;
-    let store: StoreHandle = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Arc::new(
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let postgres = Arc::new(
             PostgresStore::connect(url, master_key)
                 .await
                 .with_context(|| format!("opening the PostgreSQL store at {}", redact_url(url)))?,
-        )
-    } else {
-        Arc::new(
-            SqliteStore::connect(url, master_key)
-                .await
-                .with_context(|| format!("opening the store at {url}"))?,
-        )
-    };
-    Ok(store)
+        );
+        let store: StoreHandle = postgres.clone();
+        return Ok((store, Some(postgres)));
+    }
+    let store: StoreHandle = Arc::new(
+        SqliteStore::connect(url, master_key)
+            .await
+            .with_context(|| format!("opening the store at {url}"))?,
+    );
+    Ok((store, None))
 }
 
 /// A database URL without its password, for messages.
@@ -99,7 +101,7 @@ pub(crate) async fn dev(mut config: Config) -> anyhow::Result<()> {
             .await
             .context("opening the in-memory store")?,
     );
-    let stack = Stack::build(&config, store.clone()).await?;
+    let stack = Stack::build(&config, store.clone(), None).await?;
     let listeners = Listeners::bind(&config).await?;
     let dataplane_addr = listeners.dataplane.local_addr()?;
     let admin_addr = listeners.admin.local_addr()?;

@@ -3,6 +3,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -60,7 +61,8 @@ impl UpstreamClient {
     }
 
     /// Sends `request` and waits for the response headers. `max_body_bytes` caps the bytes
-    /// streamed upstream; a body that grows past it aborts the upstream request.
+    /// streamed upstream; a body that grows past it aborts the upstream request. `uploaded`
+    /// counts the body bytes streamed upstream (for the access log).
     ///
     /// The response timeout starts when the request body has been sent (or abandoned), so a
     /// large upload is not cut by it; the response body then streams without a deadline.
@@ -74,8 +76,9 @@ impl UpstreamClient {
         &self,
         request: Request<Incoming>,
         max_body_bytes: Option<u64>,
+        uploaded_bytes: Arc<AtomicU64>,
     ) -> Result<Response<Incoming>, SendError> {
-        let (body, mut uploaded) = UploadBody::new(request, max_body_bytes);
+        let (body, mut uploaded) = UploadBody::new(request, max_body_bytes, uploaded_bytes);
         let response = self.client.request(body);
         tokio::pin!(response);
         let classify = |result: Result<Response<Incoming>, hyper_util::client::legacy::Error>| {
@@ -149,12 +152,15 @@ pub(crate) struct UploadBody {
     remaining: Option<u64>,
     /// Dropped when the upload is over, which wakes the receiver; sent on when cut short.
     uploading: Option<oneshot::Sender<UploadEnd>>,
+    /// Bytes passed upstream so far.
+    uploaded: Arc<AtomicU64>,
 }
 
 impl UploadBody {
     fn new(
         request: Request<Incoming>,
         max_body_bytes: Option<u64>,
+        uploaded: Arc<AtomicU64>,
     ) -> (Request<Self>, oneshot::Receiver<UploadEnd>) {
         let (sender, receiver) = oneshot::channel();
         let request = request.map(|inner| {
@@ -164,6 +170,7 @@ impl UploadBody {
                 inner,
                 remaining: max_body_bytes,
                 uploading,
+                uploaded,
             }
         });
         (request, receiver)
@@ -180,17 +187,20 @@ impl Body for UploadBody {
     ) -> Poll<Option<Result<Frame<Bytes>, UploadError>>> {
         let this = &mut *self;
         let polled = Pin::new(&mut this.inner).poll_frame(cx);
-        if let (Poll::Ready(Some(Ok(frame))), Some(remaining)) = (&polled, &mut this.remaining) {
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
             let len = frame.data_ref().map_or(0, |data| data.len() as u64);
-            match remaining.checked_sub(len) {
-                Some(left) => *remaining = left,
-                None => {
-                    if let Some(sender) = this.uploading.take() {
-                        let _ = sender.send(UploadEnd::TooLarge);
+            if let Some(remaining) = &mut this.remaining {
+                match remaining.checked_sub(len) {
+                    Some(left) => *remaining = left,
+                    None => {
+                        if let Some(sender) = this.uploading.take() {
+                            let _ = sender.send(UploadEnd::TooLarge);
+                        }
+                        return Poll::Ready(Some(Err(UploadError::TooLarge)));
                     }
-                    return Poll::Ready(Some(Err(UploadError::TooLarge)));
                 }
             }
+            this.uploaded.fetch_add(len, Ordering::Relaxed);
         }
         let finished = match &polled {
             Poll::Ready(None | Some(Err(_))) => true,

@@ -1,15 +1,17 @@
 //! The data plane: the hot path from an edge function's call to the upstream API and back.
 //!
 //! Exports [`Proxy`] (shared state built from [`DataplaneSettings`]), [`serve`] (HTTP/1.1 and
-//! h2c listener with graceful drain), [`Readiness`] and [`DrainReport`]. It routes, refuses
+//! h2c listener with graceful drain), [`Readiness`], [`DrainReport`] and [`DataplaneMetrics`]. It routes, refuses
 //! hostile targets and denied paths, authenticates through `auth`, enforces scopes and limits,
 //! swaps `Authorization`, strips hop-by-hop headers and streams bodies both ways. No SQL, no admin logic, no body buffering.
 
+mod access;
 mod deny_list;
 mod error;
 mod forward;
 mod health;
 mod hop_headers;
+mod metrics;
 mod proxy;
 mod rate_limit;
 mod request_id;
@@ -19,6 +21,7 @@ mod settings;
 
 pub use error::DataplaneError;
 pub use health::Readiness;
+pub use metrics::DataplaneMetrics;
 pub use proxy::Proxy;
 pub use rate_limit::RateLimitSettings;
 pub use route::{Route, RouteError, TargetProblem};

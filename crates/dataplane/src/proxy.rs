@@ -3,23 +3,26 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::atomic::AtomicU64;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use auth::{AuthError, Authenticator, Claims};
+use auth::{AuthError, Authenticator};
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, HOST, HeaderName, HeaderValue};
 use http::uri::{Parts, PathAndQuery};
-use http::{Extensions, Method, Request, Response, StatusCode, Uri, Version};
+use http::{Extensions, Method, Request, Response, Uri, Version};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use tracing::Instrument;
 use tracing::field::Empty;
 
+use crate::access::{AccessBody, Facts, Flight, Record};
 use crate::deny_list::DenyList;
 use crate::error::{DataplaneError, Refusal};
 use crate::forward::{SendError, UpstreamClient};
 use crate::health::{self, Readiness};
 use crate::hop_headers;
+use crate::metrics::{DataplaneMetrics, Series};
 use crate::rate_limit::{Decision, RateLimiters};
 use crate::request_id::{RequestId, X_REQUEST_ID};
 use crate::route::{Route, RouteError, TargetProblem};
@@ -44,6 +47,8 @@ pub struct Proxy {
     client: UpstreamClient,
     readiness: Readiness,
     clock: fn() -> i64,
+    /// Metrics resolved against `settings.scopes`; unregistered unless [`Proxy::with_metrics`].
+    series: Arc<Series>,
 }
 
 impl fmt::Debug for Proxy {
@@ -64,17 +69,6 @@ fn system_clock() -> i64 {
         })
 }
 
-/// What the access log reports about a request, filled in as the request progresses.
-#[derive(Default)]
-struct Facts {
-    /// Set once routed; cheap clone (shared bytes), read for `api_group`.
-    route: Option<Route>,
-    /// Set once authenticated.
-    claims: Option<Arc<Claims>>,
-    /// Time from sending upstream to the response headers.
-    upstream: Option<Duration>,
-}
-
 impl Proxy {
     /// Checks `settings` and builds the upstream client (no connection is opened yet).
     ///
@@ -89,6 +83,7 @@ impl Proxy {
         let upstream = settings.validate()?;
         let client = UpstreamClient::new(&settings)?;
         let deny_list = DenyList::new(&settings);
+        let series = Arc::new(Series::new(DataplaneMetrics::default(), &settings.scopes));
         Ok(Self {
             limiters: RateLimiters::new(settings.rate_limit),
             settings,
@@ -98,7 +93,15 @@ impl Proxy {
             client,
             readiness,
             clock: system_clock,
+            series,
         })
+    }
+
+    /// Records requests in `metrics` (registered by the caller) instead of private counters.
+    #[must_use]
+    pub fn with_metrics(mut self, metrics: DataplaneMetrics) -> Self {
+        self.series = Arc::new(Series::new(metrics, &self.settings.scopes));
+        self
     }
 
     /// Replaces the clock (unix seconds) token times are checked against; for tests.
@@ -118,13 +121,15 @@ impl Proxy {
         &self.readiness
     }
 
-    /// Answers one request; never fails (refusals are responses).
-    pub(crate) async fn handle(&self, request: Request<Incoming>) -> Response<ProxyBody> {
+    /// Answers one request; never fails (refusals are responses). The access line and the
+    /// request's metrics are written when the returned body ends or is dropped.
+    pub(crate) async fn handle(&self, request: Request<Incoming>) -> Response<AccessBody> {
         let request_id = RequestId::from_headers(request.headers());
         if let Some(probe) = health::answer(&request, &self.readiness, &request_id) {
-            return probe;
+            return probe.map(|body| AccessBody::new(body, None));
         }
         let started = Instant::now();
+        let flight = Flight::start(Arc::clone(&self.series));
         let method = request.method().clone();
         let span = tracing::info_span!(
             "request",
@@ -135,28 +140,32 @@ impl Proxy {
             binding_id = Empty,
             function_id = Empty,
         );
-        async {
+        let record_span = span.clone();
+        async move {
             let mut facts = Facts::default();
             let (mut response, code) = match self.forward(request, &request_id, &mut facts).await {
                 Ok(response) => (response.map(Either::Left), None),
                 Err(refusal) => {
                     log_refusal(&refusal);
                     let code = refusal.code();
-                    (refusal.into_response(&request_id), Some(code.as_str()))
+                    self.series.refused(code);
+                    (refusal.into_response(&request_id), Some(code))
                 }
             };
             response
                 .headers_mut()
                 .insert(X_REQUEST_ID, request_id.header_value());
-            access_log(
-                &request_id,
-                &method,
-                &facts,
-                response.status(),
+            let record = Record {
+                flight,
+                span: record_span,
+                request_id,
+                method,
+                facts,
+                status: response.status(),
                 code,
                 started,
-            );
-            response
+            };
+            response.map(|body| AccessBody::new(body, Some(record)))
         }
         .instrument(span)
         .await
@@ -253,12 +262,15 @@ impl Proxy {
         parts.version = Version::HTTP_11;
         parts.extensions = Extensions::new();
 
+        let uploaded = Arc::new(AtomicU64::new(0));
+        facts.uploaded = Some(Arc::clone(&uploaded));
         let sent = Instant::now();
         let response = self
             .client
             .send(
                 Request::from_parts(parts, body),
                 self.settings.max_body_bytes,
+                uploaded,
             )
             .await
             .map_err(|err| match err {
@@ -317,34 +329,4 @@ fn log_refusal(refusal: &Refusal) {
         | Refusal::Auth(_)
         | Refusal::NotReady => tracing::debug!(error = %refusal, "request refused"),
     }
-}
-
-/// The one access-log line per request, logged when the response head is ready (the body
-/// may still be streaming). Never the query string, a token or a key.
-fn access_log(
-    request_id: &RequestId,
-    method: &Method,
-    facts: &Facts,
-    status: StatusCode,
-    code: Option<&'static str>,
-    started: Instant,
-) {
-    let claims = facts.claims.as_deref();
-    tracing::info!(
-        target: "binding_proxy::access",
-        request_id = request_id.as_str(),
-        org_id = claims.map(|c| c.sub.as_str()),
-        function_id = claims.and_then(|c| c.fid.as_deref()),
-        method = method.as_str(),
-        api_group = facts.route.as_ref().map(Route::api_group),
-        status = status.as_u16(),
-        code,
-        duration_ms = millis(started.elapsed()),
-        upstream_ms = facts.upstream.map(millis),
-        "request"
-    );
-}
-
-fn millis(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1000.0
 }

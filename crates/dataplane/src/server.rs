@@ -26,7 +26,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
-use crate::proxy::{Proxy, ProxyBody};
+use crate::access::AccessBody;
+use crate::proxy::Proxy;
 
 /// How a drain ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,13 +223,13 @@ impl Drop for InFlight {
 
 /// A response body that keeps its request counted as in flight while it streams.
 struct TrackedBody {
-    body: ProxyBody,
+    body: AccessBody,
     _guard: InFlight,
 }
 
 impl Body for TrackedBody {
     type Data = Bytes;
-    type Error = <ProxyBody as Body>::Error;
+    type Error = <AccessBody as Body>::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,

@@ -6,6 +6,7 @@ mod config_errors;
 mod dev_mode;
 mod docs;
 mod hygiene;
+mod metrics;
 mod rate_limits;
 mod replicas;
 mod routing;

@@ -94,6 +94,24 @@ async fn admin_changes_through_either_replica_reach_the_other() {
     })
     .await;
     eprintln!("revocation reached replica B after {lag:?}");
+    // Replica B reports how late that notification arrived.
+    let scrape = http
+        .send(
+            Method::GET,
+            &format!("{}/metrics", b.admin_url()),
+            &[],
+            bytes::Bytes::new(),
+        )
+        .await;
+    let text = String::from_utf8_lossy(&scrape.body).into_owned();
+    let lag_seconds: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("binding_proxy_store_notification_lag_seconds "))
+        .unwrap_or_else(|| panic!("no notification lag in the scrape: {text}"))
+        .trim()
+        .parse()
+        .expect("a number");
+    assert!(lag_seconds >= 0.0);
 
     // Update through B (a new upstream key): A forwards the new key.
     let updated = b

@@ -3,7 +3,9 @@
 use std::io::Write;
 use std::sync::mpsc;
 
+use bytes::Bytes;
 use http::{Method, Request};
+use http_body_util::{BodyExt, Full};
 use tracing_subscriber::fmt::MakeWriter;
 
 use crate::harness::{API_KEY, PREFIX, Stack, empty};
@@ -53,12 +55,15 @@ async fn captured<F: Future<Output = ()>>(scenario: impl FnOnce() -> F) -> Vec<S
 // A current-thread runtime keeps the proxy's tasks on the thread the subscriber is set on.
 #[tokio::test(flavor = "current_thread")]
 async fn each_request_logs_one_access_line_without_secrets() {
-    let stack = Stack::start().await;
+    let mut stack = Stack::start().await;
+    let token = stack.token.clone();
+    let mut balance_bytes = 0;
     let lines = captured(|| async {
         let ok = stack
             .get(&format!("{PREFIX}/balance?secret_query=hunter2"))
             .await;
         assert_eq!(ok.status, 200);
+        balance_bytes = ok.body.len();
         let refused = stack
             .send(
                 Request::builder()
@@ -70,6 +75,17 @@ async fn each_request_logs_one_access_line_without_secrets() {
             )
             .await;
         assert_eq!(refused.status, 401);
+        let upload = stack
+            .send(
+                stack
+                    .authorized(Method::POST, &format!("{PREFIX}/_emulator/sink"))
+                    .body(Full::new(Bytes::from_static(b"0123456789")).boxed())
+                    .unwrap(),
+            )
+            .await;
+        assert!(upload.status.is_success(), "{}", upload.status);
+        // Draining joins every connection task, so no access line is still pending.
+        stack.shut_down().await;
     })
     .await;
 
@@ -78,7 +94,7 @@ async fn each_request_logs_one_access_line_without_secrets() {
         .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
         .filter(|json| json["target"] == "binding_proxy::access")
         .collect();
-    assert_eq!(access.len(), 2, "{lines:#?}");
+    assert_eq!(access.len(), 3, "{lines:#?}");
     let served = &access[0]["fields"];
     assert_eq!(access[0]["level"], "INFO");
     assert_eq!(served["org_id"], "org-1");
@@ -88,6 +104,10 @@ async fn each_request_logs_one_access_line_without_secrets() {
     assert_eq!(served["status"], 200);
     assert!(served["request_id"].is_string());
     assert!(served["duration_ms"].is_number() && served["upstream_ms"].is_number());
+    assert!(served["duration_ms"].as_f64() >= served["upstream_ms"].as_f64());
+    assert_eq!(served["bytes_in"], 0);
+    assert_eq!(served["bytes_out"], balance_bytes);
+    assert_eq!(served["completed"], true);
     let refused = &access[1]["fields"];
     assert_eq!(refused["status"], 401);
     assert!(
@@ -95,9 +115,16 @@ async fn each_request_logs_one_access_line_without_secrets() {
         "{refused}"
     );
     assert_eq!(access[1]["level"], "INFO");
+    assert_eq!(refused["bytes_in"], 0);
+    assert!(refused["bytes_out"].as_u64().unwrap() > 0, "{refused}");
+    assert!(refused["upstream_ms"].is_null());
+    let uploaded = &access[2]["fields"];
+    assert_eq!(uploaded["method"], "POST");
+    assert_eq!(uploaded["bytes_in"], 10);
+    assert_eq!(uploaded["completed"], true);
 
     for line in &lines {
-        assert!(!line.contains(&stack.token), "token logged: {line}");
+        assert!(!line.contains(&token), "token logged: {line}");
         assert!(!line.contains(API_KEY), "api key logged: {line}");
         assert!(!line.contains("hunter2"), "query logged: {line}");
         assert!(

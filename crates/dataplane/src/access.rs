@@ -1,0 +1,178 @@
+//! The end of a request: the response body is wrapped in [`AccessBody`], which counts the bytes
+//! sent and, when the body ends (or is dropped), writes the one access-log line and records
+//! the request's metrics. So the line carries the total duration and the bytes actually
+//! streamed both ways, not just the time to the response head.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use auth::{Claims, ErrorCode};
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use http_body::{Body, Frame, SizeHint};
+
+use crate::metrics::Series;
+use crate::proxy::ProxyBody;
+use crate::request_id::RequestId;
+use crate::route::Route;
+
+/// What the access log reports about a request, filled in as the request progresses.
+#[derive(Default)]
+pub(crate) struct Facts {
+    /// Set once routed; cheap clone (shared bytes), read for `api_group`.
+    pub(crate) route: Option<Route>,
+    /// Set once authenticated.
+    pub(crate) claims: Option<Arc<Claims>>,
+    /// Time from sending upstream to the response headers.
+    pub(crate) upstream: Option<Duration>,
+    /// Request body bytes streamed upstream; set when the request is sent.
+    pub(crate) uploaded: Option<Arc<AtomicU64>>,
+}
+
+/// A request counted in flight; the count drops with this guard, however the request ends
+/// (finished, abandoned by the client before the head, or cut at shutdown).
+pub(crate) struct Flight(Arc<Series>);
+
+impl Flight {
+    pub(crate) fn start(series: Arc<Series>) -> Self {
+        series.started();
+        Self(series)
+    }
+}
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        self.0.finished_flight();
+    }
+}
+
+/// Everything the access line and the metrics need once the response is over.
+pub(crate) struct Record {
+    pub(crate) flight: Flight,
+    pub(crate) span: tracing::Span,
+    pub(crate) request_id: RequestId,
+    pub(crate) method: Method,
+    pub(crate) facts: Facts,
+    pub(crate) status: StatusCode,
+    pub(crate) code: Option<ErrorCode>,
+    pub(crate) started: Instant,
+}
+
+impl Record {
+    /// Logs the access line and records the metrics. `completed`: the body was sent to its
+    /// end (false: the client went away or the upstream body failed mid-stream).
+    fn finish(self, bytes_out: u64, completed: bool) {
+        let duration = self.started.elapsed();
+        let bytes_in = self
+            .facts
+            .uploaded
+            .as_ref()
+            .map_or(0, |uploaded| uploaded.load(Ordering::Relaxed));
+        let route = self.facts.route.as_ref();
+        let series = &self.flight.0;
+        let key = series.key(&self.method, route.map(Route::api_group));
+        series.finished(
+            key,
+            self.status,
+            duration,
+            self.facts.upstream,
+            bytes_in,
+            bytes_out,
+        );
+        let claims = self.facts.claims.as_deref();
+        let _entered = self.span.enter();
+        // Never the query string, a token or a key.
+        tracing::info!(
+            target: "binding_proxy::access",
+            request_id = self.request_id.as_str(),
+            org_id = claims.map(|c| c.sub.as_str()),
+            function_id = claims.and_then(|c| c.fid.as_deref()),
+            method = self.method.as_str(),
+            api_group = route.map(Route::api_group),
+            status = self.status.as_u16(),
+            code = self.code.map(ErrorCode::as_str),
+            duration_ms = millis(duration),
+            upstream_ms = self.facts.upstream.map(millis),
+            bytes_in,
+            bytes_out,
+            completed,
+            "request"
+        );
+    }
+}
+
+fn millis(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// A response body that counts the bytes it yields and finishes its [`Record`] at the end of
+/// the stream, on a stream error, or when dropped unfinished. Probe answers carry no record.
+pub(crate) struct AccessBody {
+    inner: ProxyBody,
+    bytes_out: u64,
+    record: Option<Record>,
+}
+
+impl AccessBody {
+    pub(crate) fn new(inner: ProxyBody, record: Option<Record>) -> Self {
+        Self {
+            inner,
+            bytes_out: 0,
+            record,
+        }
+    }
+
+    fn finish(&mut self, completed: bool) {
+        if let Some(record) = self.record.take() {
+            record.finish(self.bytes_out, completed);
+        }
+    }
+}
+
+impl Body for AccessBody {
+    type Data = Bytes;
+    type Error = <ProxyBody as Body>::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.bytes_out += data.len() as u64;
+                }
+                // The server may not poll again after the last frame; finish before the
+                // client can see the end.
+                if this.inner.is_end_stream() {
+                    this.finish(true);
+                }
+            }
+            Poll::Ready(None) => this.finish(true),
+            Poll::Ready(Some(Err(_))) => this.finish(false),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for AccessBody {
+    fn drop(&mut self) {
+        // An empty body (HEAD, 204, 304) may be dropped without a poll: that is complete.
+        let completed = self.inner.is_end_stream();
+        self.finish(completed);
+    }
+}

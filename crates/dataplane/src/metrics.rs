@@ -1,0 +1,382 @@
+//! The data plane's metrics: requests, durations, refusals, bytes and requests in flight.
+//!
+//! [`DataplaneMetrics`] is created by the binary and registered in its registry; the proxy
+//! resolves it against its scope table into [`Series`]. Labels come from closed sets only:
+//! method (standard methods, else `other`), API group (the first segments of the scope
+//! table's prefixes, else `other`), status class and refusal `code`. Never an organization,
+//! token, path or request id. Each (method, group, class) series is looked up once and cached
+//! in a fixed array, so the hot path neither allocates nor takes a lock after the first hit.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use auth::error_document::ErrorCode;
+use auth::scope::{SERVICES, ScopeTable};
+use http::{Method, StatusCode};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
+
+/// Metric names as registered (before the `binding_proxy_` prefix and the `_total`/unit
+/// suffixes the encoder adds). `docs/metrics.md` lists the exported names.
+pub(crate) mod names {
+    pub(crate) const REQUESTS: &str = "requests";
+    pub(crate) const REQUEST_DURATION: &str = "request_duration";
+    pub(crate) const UPSTREAM_DURATION: &str = "upstream_duration";
+    pub(crate) const REFUSALS: &str = "refusals";
+    pub(crate) const RATE_LIMITED: &str = "rate_limited_requests";
+    pub(crate) const IN_FLIGHT: &str = "in_flight_requests";
+    pub(crate) const REQUEST_BODY: &str = "request_body";
+    pub(crate) const RESPONSE_BODY: &str = "response_body";
+}
+
+/// `method` label values; the last one stands for any other method.
+const METHODS: [&str; 10] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT", "other",
+];
+
+/// `status_class` label values; the last one stands for codes of 600 and above.
+const CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "other"];
+
+/// The `api_group` of paths outside the scope table and of requests that were not routed.
+const OTHER_GROUP: &str = "other";
+
+/// Duration buckets in seconds: 1 ms … ~33 s, doubling.
+fn duration_buckets() -> impl Iterator<Item = f64> {
+    prometheus_client::metrics::histogram::exponential_buckets(0.001, 2.0, 16)
+}
+
+fn duration_histogram() -> Histogram {
+    Histogram::new(duration_buckets())
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: &'static str,
+    api_group: String,
+    status_class: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct UpstreamLabels {
+    method: &'static str,
+    api_group: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusalLabels {
+    code: &'static str,
+}
+
+type HistogramFamily<S> = Family<S, Histogram, fn() -> Histogram>;
+
+/// The data plane's metric families. Create one in the binary, [`register`](Self::register)
+/// it, and hand it to [`crate::Proxy::with_metrics`]. Unregistered metrics count but are not
+/// exported. Cheap to clone (shared counters).
+#[derive(Debug, Clone)]
+pub struct DataplaneMetrics {
+    requests: Family<RequestLabels, Counter>,
+    request_duration: HistogramFamily<RequestLabels>,
+    upstream_duration: HistogramFamily<UpstreamLabels>,
+    refusals: Family<RefusalLabels, Counter>,
+    rate_limited: Counter,
+    in_flight: Gauge,
+    request_body_bytes: Counter,
+    response_body_bytes: Counter,
+}
+
+impl Default for DataplaneMetrics {
+    fn default() -> Self {
+        let refusals = Family::<RefusalLabels, Counter>::default();
+        // Every code is exported from the start (at 0), so `rate()` sees the first refusal.
+        for code in ErrorCode::ALL {
+            drop(refusals.get_or_create(&RefusalLabels {
+                code: code.as_str(),
+            }));
+        }
+        Self {
+            requests: Family::default(),
+            request_duration: Family::new_with_constructor(duration_histogram),
+            upstream_duration: Family::new_with_constructor(duration_histogram),
+            refusals,
+            rate_limited: Counter::default(),
+            in_flight: Gauge::default(),
+            request_body_bytes: Counter::default(),
+            response_body_bytes: Counter::default(),
+        }
+    }
+}
+
+impl DataplaneMetrics {
+    /// Registers the metrics under `registry` (the binary gives it the `binding_proxy` prefix).
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            names::REQUESTS,
+            "Data-plane requests answered, by method, API group and status class",
+            self.requests.clone(),
+        );
+        registry.register_with_unit(
+            names::REQUEST_DURATION,
+            "Time from the request head to the end of the response body",
+            Unit::Seconds,
+            self.request_duration.clone(),
+        );
+        registry.register_with_unit(
+            names::UPSTREAM_DURATION,
+            "Time from sending upstream to the upstream's response headers",
+            Unit::Seconds,
+            self.upstream_duration.clone(),
+        );
+        registry.register(
+            names::REFUSALS,
+            "Requests the proxy answered itself, by error code (auth failures, limits, upstream failures)",
+            self.refusals.clone(),
+        );
+        registry.register(
+            names::RATE_LIMITED,
+            "Requests refused by the per-organization rate limit",
+            self.rate_limited.clone(),
+        );
+        registry.register(
+            names::IN_FLIGHT,
+            "Data-plane requests whose response has not finished",
+            self.in_flight.clone(),
+        );
+        registry.register_with_unit(
+            names::REQUEST_BODY,
+            "Request body bytes streamed upstream",
+            Unit::Bytes,
+            self.request_body_bytes.clone(),
+        );
+        registry.register_with_unit(
+            names::RESPONSE_BODY,
+            "Response body bytes streamed to clients",
+            Unit::Bytes,
+            self.response_body_bytes.clone(),
+        );
+    }
+}
+
+/// One resolved request series: its counter and duration histogram.
+#[derive(Debug)]
+struct RequestSeries {
+    requests: Counter,
+    duration: Histogram,
+}
+
+/// [`DataplaneMetrics`] resolved against one proxy's scope table.
+#[derive(Debug)]
+pub(crate) struct Series {
+    metrics: DataplaneMetrics,
+    /// Sorted, deduplicated API groups; index `groups.len()` is `other`.
+    groups: Vec<String>,
+    /// Indexed by `(group * METHODS + method) * CLASSES + class`.
+    requests: Box<[OnceLock<RequestSeries>]>,
+    /// Indexed by `group * METHODS + method`.
+    upstream: Box<[OnceLock<Histogram>]>,
+    /// In [`ErrorCode::ALL`] order.
+    refusals: Vec<(ErrorCode, Counter)>,
+}
+
+/// Where a finished request goes in the metrics; computed once per request, no allocation.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Key {
+    group: usize,
+    method: usize,
+}
+
+impl Series {
+    pub(crate) fn new(metrics: DataplaneMetrics, scopes: &ScopeTable) -> Self {
+        let mut groups: Vec<String> = SERVICES
+            .iter()
+            .filter_map(|service| scopes.prefixes(service))
+            .flatten()
+            .filter_map(|prefix| prefix.split('/').next())
+            .filter(|group| !group.is_empty() && *group != OTHER_GROUP)
+            .map(str::to_owned)
+            .collect();
+        groups.sort_unstable();
+        groups.dedup();
+        let group_count = groups.len() + 1;
+        let requests = (0..group_count * METHODS.len() * CLASSES.len())
+            .map(|_| OnceLock::new())
+            .collect();
+        let upstream = (0..group_count * METHODS.len())
+            .map(|_| OnceLock::new())
+            .collect();
+        let refusals = ErrorCode::ALL
+            .iter()
+            .map(|code| {
+                let counter = metrics
+                    .refusals
+                    .get_or_create(&RefusalLabels {
+                        code: code.as_str(),
+                    })
+                    .clone();
+                (*code, counter)
+            })
+            .collect();
+        Self {
+            metrics,
+            groups,
+            requests,
+            upstream,
+            refusals,
+        }
+    }
+
+    /// The series key of a request; `api_group` is `None` when it was not routed.
+    pub(crate) fn key(&self, method: &Method, api_group: Option<&str>) -> Key {
+        let group = api_group
+            .and_then(|group| {
+                self.groups
+                    .binary_search_by(|known| known.as_str().cmp(group))
+                    .ok()
+            })
+            .unwrap_or(self.groups.len());
+        let method = METHODS
+            .iter()
+            .position(|known| *known == method.as_str())
+            .unwrap_or(METHODS.len() - 1);
+        Key { group, method }
+    }
+
+    fn group_label(&self, key: Key) -> String {
+        self.groups
+            .get(key.group)
+            .map_or(OTHER_GROUP, String::as_str)
+            .to_owned()
+    }
+
+    /// A request started: counted in flight until [`Series::finished_flight`].
+    pub(crate) fn started(&self) {
+        self.metrics.in_flight.inc();
+    }
+
+    /// A request is no longer in flight (finished or abandoned).
+    pub(crate) fn finished_flight(&self) {
+        self.metrics.in_flight.dec();
+    }
+
+    /// A request finished (its response body ended or was dropped).
+    pub(crate) fn finished(
+        &self,
+        key: Key,
+        status: StatusCode,
+        duration: Duration,
+        upstream: Option<Duration>,
+        bytes_in: u64,
+        bytes_out: u64,
+    ) {
+        let class = usize::from(status.as_u16() / 100)
+            .saturating_sub(1)
+            .min(CLASSES.len() - 1);
+        let index = (key.group * METHODS.len() + key.method) * CLASSES.len() + class;
+        if let Some(cell) = self.requests.get(index) {
+            let series = cell.get_or_init(|| {
+                let labels = RequestLabels {
+                    method: METHODS[key.method],
+                    api_group: self.group_label(key),
+                    status_class: CLASSES[class],
+                };
+                RequestSeries {
+                    requests: self.metrics.requests.get_or_create(&labels).clone(),
+                    duration: self.metrics.request_duration.get_or_create(&labels).clone(),
+                }
+            });
+            series.requests.inc();
+            series.duration.observe(duration.as_secs_f64());
+        }
+        if let Some(upstream) = upstream
+            && let Some(cell) = self.upstream.get(key.group * METHODS.len() + key.method)
+        {
+            cell.get_or_init(|| {
+                let labels = UpstreamLabels {
+                    method: METHODS[key.method],
+                    api_group: self.group_label(key),
+                };
+                self.metrics
+                    .upstream_duration
+                    .get_or_create(&labels)
+                    .clone()
+            })
+            .observe(upstream.as_secs_f64());
+        }
+        self.metrics.request_body_bytes.inc_by(bytes_in);
+        self.metrics.response_body_bytes.inc_by(bytes_out);
+    }
+
+    /// The proxy answered with `code` instead of the upstream.
+    pub(crate) fn refused(&self, code: ErrorCode) {
+        if let Some((_, counter)) = self.refusals.iter().find(|(known, _)| *known == code) {
+            counter.inc();
+        }
+        if code == ErrorCode::RateLimited {
+            self.metrics.rate_limited.inc();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prometheus_client::encoding::text::encode;
+
+    use super::*;
+
+    fn scrape(metrics: &DataplaneMetrics) -> String {
+        let mut registry = Registry::with_prefix("binding_proxy");
+        metrics.register(&mut registry);
+        let mut text = String::new();
+        encode(&mut text, &registry).unwrap();
+        text
+    }
+
+    #[test]
+    fn groups_come_from_the_scope_table_and_unknown_text_is_other() {
+        let series = Series::new(DataplaneMetrics::default(), &ScopeTable::defaults());
+        let known = series.key(&Method::GET, Some("messages"));
+        assert_eq!(series.group_label(known), "messages");
+        for raw in [Some("mess%61ges"), Some("secret-org-path"), None] {
+            let key = series.key(&Method::GET, raw);
+            assert_eq!(series.group_label(key), "other");
+        }
+        let odd = Method::from_bytes(b"PROPFIND").unwrap();
+        assert_eq!(METHODS[series.key(&odd, None).method], "other");
+    }
+
+    #[test]
+    fn finished_requests_are_counted_by_labels() {
+        let metrics = DataplaneMetrics::default();
+        let series = Series::new(metrics.clone(), &ScopeTable::defaults());
+        let key = series.key(&Method::POST, Some("messages"));
+        for _ in 0..2 {
+            series.started();
+            series.finished_flight();
+            series.finished(
+                key,
+                StatusCode::ACCEPTED,
+                Duration::from_millis(3),
+                Some(Duration::from_millis(2)),
+                10,
+                20,
+            );
+        }
+        series.refused(ErrorCode::RateLimited);
+        let text = scrape(&metrics);
+        assert!(text.contains(
+            "binding_proxy_requests_total{method=\"POST\",api_group=\"messages\",status_class=\"2xx\"} 2\n"
+        ), "{text}");
+        assert!(text.contains("binding_proxy_refusals_total{code=\"rate_limited\"} 1\n"));
+        assert!(text.contains("binding_proxy_refusals_total{code=\"token_missing\"} 0\n"));
+        assert!(text.contains("binding_proxy_rate_limited_requests_total 1\n"));
+        assert!(text.contains("binding_proxy_in_flight_requests 0\n"));
+        assert!(text.contains("binding_proxy_request_body_bytes_total 20\n"));
+        assert!(text.contains("binding_proxy_response_body_bytes_total 40\n"));
+        assert!(text.contains(
+            "binding_proxy_upstream_duration_seconds_count{method=\"POST\",api_group=\"messages\"} 2\n"
+        ));
+    }
+}
