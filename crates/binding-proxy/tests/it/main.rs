@@ -4,6 +4,7 @@ mod admin_cli;
 mod at_rest;
 mod config_errors;
 mod dev_mode;
+mod deploy_metrics;
 mod docs;
 mod hygiene;
 mod metrics;
