@@ -3,8 +3,8 @@
 mod admin_cli;
 mod at_rest;
 mod config_errors;
-mod dev_mode;
 mod deploy_metrics;
+mod dev_mode;
 mod docs;
 mod hygiene;
 mod metrics;
