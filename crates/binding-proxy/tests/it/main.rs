@@ -11,6 +11,7 @@ mod metrics;
 mod rate_limits;
 mod replicas;
 mod routing;
+mod scopes;
 mod seeds;
 mod shutdown;
 mod streaming;
