@@ -1,6 +1,6 @@
 //! The cached hot path end to end over loopback (client → proxy → in-process upstream), with
 //! the direct call to the upstream as the floor, plus token verification on a miss and a hit
-//! and a credential lookup on a hit. `cargo bench -p binding-proxy-benches`.
+//! and a credential lookup on a hit, and route parsing. `cargo bench -p binding-proxy-benches`.
 
 use std::hint::black_box;
 
@@ -84,5 +84,25 @@ fn hot_path(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, hot_path);
+/// `Route::parse` on the forms a request target takes: the documented `{prefix}/v2/{path}`,
+/// the SDK form `{prefix}/{path}` with a query, and a hostile target refused before routing.
+fn route(c: &mut Criterion) {
+    const PREFIX: &str = dataplane::DEFAULT_PATH_PREFIX;
+    let documented = format!("{PREFIX}/v2/balance");
+    let sdk_with_query = format!("{PREFIX}/messages?filter%5Bstatus%5D=queued&page%5Bsize%5D=20");
+    let hostile = format!("{PREFIX}/v2/%2e%2e/api_keys");
+    let mut group = c.benchmark_group("route");
+    group.bench_function("parse_documented_form", |b| {
+        b.iter(|| dataplane::Route::parse(PREFIX, black_box(&documented)).expect("routes"));
+    });
+    group.bench_function("parse_sdk_form_with_query", |b| {
+        b.iter(|| dataplane::Route::parse(PREFIX, black_box(&sdk_with_query)).expect("routes"));
+    });
+    group.bench_function("refuse_dot_segment", |b| {
+        b.iter(|| dataplane::Route::parse(PREFIX, black_box(&hostile)).expect_err("refused"));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, hot_path, route);
 criterion_main!(benches);

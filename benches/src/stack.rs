@@ -87,7 +87,7 @@ impl BenchStack {
                 NewBinding {
                     org_id: "bench-org".into(),
                     api_key: Secret::from(REAL_KEY.to_owned()),
-                    scopes: vec!["messaging".into(), "kv".into()],
+                    scopes: vec!["messaging".into(), "kv".into(), "account".into()],
                     rate_limit: None,
                 },
                 now(),

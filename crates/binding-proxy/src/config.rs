@@ -40,6 +40,8 @@ struct RawConfig {
     shutdown: RawShutdown,
     #[serde(default)]
     rate_limit: RawRateLimit,
+    #[serde(default)]
+    runtime: RawRuntime,
     /// Service name → upstream path prefixes, replacing that scope's defaults.
     #[serde(default)]
     scopes: BTreeMap<String, Vec<String>>,
@@ -239,6 +241,13 @@ impl Default for RawRateLimit {
     }
 }
 
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawRuntime {
+    /// `None`: one worker per CPU (Tokio's default).
+    worker_threads: Option<usize>,
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LogFormat {
@@ -298,6 +307,8 @@ pub(crate) struct Config {
     pub(crate) log_format: LogFormat,
     pub(crate) log_level: String,
     pub(crate) shutdown_grace: Duration,
+    /// Tokio worker threads; `None`: one per CPU.
+    pub(crate) worker_threads: Option<usize>,
 }
 
 /// Every problem found in a configuration, each naming its key.
@@ -664,6 +675,13 @@ impl TryFrom<RawConfig> for Config {
             raw.dataplane.client_idle_timeout_secs,
         );
 
+        if raw.runtime.worker_threads == Some(0) {
+            c.problem(
+                "runtime.worker_threads",
+                "must be at least 1 (omit it for one per CPU)",
+            );
+        }
+
         if !c.problems.is_empty() {
             return Err(ConfigError {
                 problems: c.problems,
@@ -706,6 +724,7 @@ impl TryFrom<RawConfig> for Config {
             log_format,
             log_level: raw.log.level,
             shutdown_grace,
+            worker_threads: raw.runtime.worker_threads,
         })
     }
 }
@@ -753,6 +772,27 @@ mod tests {
         assert_eq!(config.dataplane_listen.to_string(), "127.0.0.1:7000");
         assert_eq!(config.tokens.issuer, "from-env");
         assert_eq!(config.admin_token_sha256.len(), 2);
+    }
+
+    #[test]
+    fn worker_threads_default_to_one_per_cpu_and_zero_is_refused() {
+        let default = Config::load(Sources::default()).expect("defaults");
+        assert_eq!(default.worker_threads, None);
+        let one = Config::load(Sources {
+            file: None,
+            env: env(&[("BINDING_PROXY__RUNTIME__WORKER_THREADS", "1")]),
+        })
+        .expect("loads");
+        assert_eq!(one.worker_threads, Some(1));
+        let err = Config::load(Sources {
+            file: None,
+            env: env(&[("BINDING_PROXY__RUNTIME__WORKER_THREADS", "0")]),
+        })
+        .expect_err("zero workers");
+        assert!(
+            err.to_string()
+                .contains("runtime.worker_threads (BINDING_PROXY__RUNTIME__WORKER_THREADS)")
+        );
     }
 
     #[test]

@@ -22,19 +22,37 @@ use crate::config::{Config, Sources};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // `serve` reads its configuration before the runtime exists: the number of worker threads
+    // (`runtime.worker_threads`) is a setting. Problems are still reported before any port is
+    // bound.
+    let serve_config = match &cli.command {
+        Command::Serve(args) => match load_config(args) {
+            Ok(config) => Some(config),
+            Err(code) => return code,
+        },
+        _ => None,
+    };
+    let workers = serve_config.as_ref().and_then(|c| c.worker_threads);
+    let runtime = match build_runtime(workers) {
         Ok(rt) => rt,
         Err(err) => return fail(&format!("cannot start the async runtime: {err}"), 1),
     };
-    runtime.block_on(run(cli))
+    runtime.block_on(run(cli, serve_config))
 }
 
-async fn run(cli: Cli) -> ExitCode {
+/// A multi-threaded Tokio runtime; `None` workers: one per CPU.
+fn build_runtime(worker_threads: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = worker_threads {
+        builder.worker_threads(workers);
+    }
+    builder.enable_all().build()
+}
+
+/// Runs the command; `serve_config` is `serve`'s configuration, already loaded by `main`.
+async fn run(cli: Cli, serve_config: Option<Config>) -> ExitCode {
     let result = match cli.command {
-        Command::Serve(args) => match load_config(&args) {
+        Command::Serve(args) => match serve_config.map_or_else(|| load_config(&args), Ok) {
             Ok(config) => {
                 logging::init(config.log_format, &config.log_level);
                 serve::serve(config).await.map(|()| 0)

@@ -67,6 +67,7 @@ fn every_configuration_section_is_documented() {
         "default_burst",
         "idle_secs",
         "max_tracked",
+        "worker_threads",
     ] {
         assert!(
             doc.contains(&format!("`{key}`")),
