@@ -271,6 +271,37 @@ pub(crate) fn default_public_base_url(bound: SocketAddr, path_prefix: &str) -> S
     )
 }
 
+/// `store.url`. It may carry a database password, so `Debug` shows it redacted; the full URL
+/// is read only through [`StoreUrl::expose`], where the store is opened.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct StoreUrl(pub(crate) String);
+
+impl StoreUrl {
+    /// The URL as configured, password included.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL with any password replaced by `[redacted]`, for messages.
+    pub(crate) fn redacted(&self) -> String {
+        let url = &self.0;
+        match (url.find("://"), url.rfind('@')) {
+            (Some(scheme_end), Some(at)) if at > scheme_end => {
+                let userinfo = &url[scheme_end + 3..at];
+                let user = userinfo.split(':').next().unwrap_or_default();
+                format!("{}{user}:[redacted]{}", &url[..scheme_end + 3], &url[at..])
+            }
+            _ => url.clone(),
+        }
+    }
+}
+
+impl fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
 /// The checked configuration.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
@@ -296,7 +327,7 @@ pub(crate) struct Config {
     pub(crate) probe_timeout: Duration,
     /// TLS (and with a client CA, mTLS) on the admin listener.
     pub(crate) admin_tls: Option<admin::AdminTls>,
-    pub(crate) store_url: String,
+    pub(crate) store_url: StoreUrl,
     pub(crate) master_key_file: PathBuf,
     pub(crate) tokens: auth::TokenSettings,
     pub(crate) token_cache_capacity: u64,
@@ -708,7 +739,7 @@ impl TryFrom<RawConfig> for Config {
             probe_path: raw.admin.probe_path,
             probe_timeout,
             admin_tls,
-            store_url: raw.store.url,
+            store_url: StoreUrl(raw.store.url),
             master_key_file: raw.crypto.master_key_file,
             tokens: auth::TokenSettings {
                 issuer: raw.tokens.issuer,
@@ -804,6 +835,28 @@ mod tests {
         );
         let v6: SocketAddr = "[::]:8080".parse().expect("addr");
         assert_eq!(default_public_base_url(v6, "/p"), "http://[::1]:8080/p");
+    }
+
+    #[test]
+    fn database_passwords_never_reach_debug_output_or_messages() {
+        let config = Config::load(Sources {
+            file: None,
+            env: env(&[(
+                "BINDING_PROXY__STORE__URL",
+                "postgres://bp:s3cret@db:5432/bp",
+            )]),
+        })
+        .expect("loads");
+        assert!(!format!("{config:?}").contains("s3cret"));
+        assert_eq!(
+            config.store_url.redacted(),
+            "postgres://bp:[redacted]@db:5432/bp"
+        );
+        assert_eq!(config.store_url.expose(), "postgres://bp:s3cret@db:5432/bp");
+        assert_eq!(
+            StoreUrl("postgres://db/bp".into()).redacted(),
+            "postgres://db/bp"
+        );
     }
 
     #[test]

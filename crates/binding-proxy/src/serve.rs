@@ -33,7 +33,7 @@ async fn open_store(config: &Config) -> anyhow::Result<(StoreHandle, Option<Arc<
             "created a new master key file (mode 0600); back it up: without it the store cannot be decrypted"
         );
     }
-    if let Some(file) = config.store_url.strip_prefix("sqlite://") {
+    if let Some(file) = config.store_url.expose().strip_prefix("sqlite://") {
         let file = file.split('?').next().unwrap_or(file);
         if let Some(dir) = Path::new(file)
             .parent()
@@ -44,13 +44,16 @@ async fn open_store(config: &Config) -> anyhow::Result<(StoreHandle, Option<Arc<
         }
     }
     // Only this function picks a backend; everything else sees `StoreHandle`.
-    let url = &config.store_url;
+    let url = config.store_url.expose();
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let postgres = Arc::new(
-            PostgresStore::connect(url, master_key)
-                .await
-                .with_context(|| format!("opening the PostgreSQL store at {}", redact_url(url)))?,
-        );
+        let postgres = Arc::new(PostgresStore::connect(url, master_key).await.with_context(
+            || {
+                format!(
+                    "opening the PostgreSQL store at {}",
+                    config.store_url.redacted()
+                )
+            },
+        )?);
         let store: StoreHandle = postgres.clone();
         return Ok((store, Some(postgres)));
     }
@@ -62,18 +65,6 @@ async fn open_store(config: &Config) -> anyhow::Result<(StoreHandle, Option<Arc<
     Ok((store, None))
 }
 
-/// A database URL without its password, for messages.
-fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
-            let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{}{user}:[redacted]{}", &url[..scheme_end + 3], &url[at..])
-        }
-        _ => url.to_owned(),
-    }
-}
-
 /// What `dev` sets up: names a developer copies from the banner.
 const DEV_ORG: &str = "demo-org";
 const DEV_FUNCTION: &str = "demo-function";
@@ -83,7 +74,7 @@ pub(crate) async fn dev(mut config: Config) -> anyhow::Result<()> {
     let admin_token = random_hex(32);
     let upstream_key = format!("KEY_DEV_{}", random_hex(12));
     config.admin_token_sha256 = vec![sha256(admin_token.as_bytes())];
-    config.store_url = "sqlite::memory:".into();
+    config.store_url = crate::config::StoreUrl("sqlite::memory:".into());
 
     let emulator = emulator::Emulator::spawn(emulator::EmulatorConfig {
         api_keys: vec![upstream_key.clone()],
@@ -191,18 +182,4 @@ fn sha256(data: &[u8]) -> [u8; 32] {
     let mut out = [0u8; 32];
     out.copy_from_slice(digest.as_ref());
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact_url;
-
-    #[test]
-    fn database_passwords_never_reach_messages() {
-        assert_eq!(
-            redact_url("postgres://bp:s3cret@db:5432/bp"),
-            "postgres://bp:[redacted]@db:5432/bp"
-        );
-        assert_eq!(redact_url("postgres://db/bp"), "postgres://db/bp");
-    }
 }
