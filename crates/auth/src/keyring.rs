@@ -6,8 +6,8 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use aws_lc_rs::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
+use jsonwebtoken::{Algorithm, EncodingKey};
 use store::{KeyStatus, SigningKeyMaterial, StoreHandle};
 
 use crate::AuthError;
@@ -37,11 +37,17 @@ pub(crate) struct KeyringState {
     active: Option<ActiveKey>,
 }
 
-/// A key tokens may be verified with.
+/// A key tokens may be verified with: an Ed25519 public key (the only algorithm keys are
+/// pinned to today; a stored key of another algorithm never gets here).
 pub(crate) struct VerifyKey {
-    /// The algorithm this key is pinned to; a token's `alg` must equal it.
-    pub(crate) algorithm: Algorithm,
-    pub(crate) decoding: DecodingKey,
+    public: UnparsedPublicKey<[u8; ED25519_PUBLIC_KEY_LEN]>,
+}
+
+impl VerifyKey {
+    /// Whether `signature` is this key's Ed25519 signature of `message`.
+    pub(crate) fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        self.public.verify(message, signature).is_ok()
+    }
 }
 
 /// The key new tokens are signed with.
@@ -141,20 +147,18 @@ async fn load_state(store: &StoreHandle) -> Result<KeyringState, AuthError> {
             KeyStatus::Active | KeyStatus::VerifyOnly => {}
             KeyStatus::Retired => continue,
         }
-        let Some(algorithm) = supported_algorithm(&key.algorithm) else {
+        if supported_algorithm(&key.algorithm).is_none() {
             tracing::warn!(kid = %key.kid, algorithm = %key.algorithm, "skipping signing key with unsupported algorithm");
             continue;
-        };
-        if key.public_key.len() != ED25519_PUBLIC_KEY_LEN {
+        }
+        let Ok(public) = <[u8; ED25519_PUBLIC_KEY_LEN]>::try_from(key.public_key.as_slice()) else {
             tracing::warn!(kid = %key.kid, "skipping signing key with a malformed public key");
             continue;
-        }
-        let decoding = DecodingKey::from_ed_der(&key.public_key);
+        };
         verify_keys.insert(
             key.kid,
             Arc::new(VerifyKey {
-                algorithm,
-                decoding,
+                public: UnparsedPublicKey::new(&ED25519, public),
             }),
         );
     }

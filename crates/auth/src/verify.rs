@@ -5,13 +5,15 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::borrow::Cow;
+
 use aws_lc_rs::digest;
-use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, Validation};
+use base64::{DecodeSliceError, Engine};
 use moka::Expiry;
-use serde_json::{Map, Value};
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::error::Category;
 
 use crate::keyring::SUPPORTED_ALGORITHM;
 use crate::metrics::AuthMetrics;
@@ -25,6 +27,9 @@ pub const MAX_TOKEN_BYTES: usize = 8192;
 /// come only from the store; `crit` names extensions we do not implement.
 const FORBIDDEN_HEADER_PARAMS: [&str; 5] = ["jku", "x5u", "jwk", "x5c", "crit"];
 
+/// Length of an Ed25519 signature (RFC 8032 §5.1.6).
+const ED25519_SIGNATURE_LEN: usize = 64;
+
 /// Upper bound on how long a cache entry lives, whatever its `exp` says; keeps moka's clock
 /// arithmetic far from overflow.
 const MAX_CACHE_LIFETIME: Duration = Duration::from_secs(7 * 24 * 60 * 60);
@@ -34,7 +39,6 @@ pub struct Verifier {
     metrics: AuthMetrics,
     keyring: Arc<Keyring>,
     settings: TokenSettings,
-    validation: Validation,
     cache: moka::sync::Cache<[u8; 32], CachedClaims>,
 }
 
@@ -63,15 +67,6 @@ impl Expiry<[u8; 32], CachedClaims> for UntilTokenExpiry {
 impl Verifier {
     /// A verifier holding at most `cache_capacity` verified tokens.
     pub fn new(keyring: Arc<Keyring>, settings: TokenSettings, cache_capacity: u64) -> Self {
-        let mut validation = Validation::new(Algorithm::EdDSA);
-        validation.set_issuer(&[settings.issuer.as_str()]);
-        validation.set_audience(&[settings.audience.as_str()]);
-        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
-        validation.leeway = settings.leeway_secs;
-        // jsonwebtoken reads the system clock; time is checked here against the caller's `now`.
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.validate_aud = true;
         let cache = moka::sync::Cache::builder()
             .max_capacity(cache_capacity)
             .expire_after(UntilTokenExpiry)
@@ -80,7 +75,6 @@ impl Verifier {
             metrics: AuthMetrics::default(),
             keyring,
             settings,
-            validation,
             cache,
         }
     }
@@ -142,6 +136,8 @@ impl Verifier {
         self.cache.entry_count()
     }
 
+    /// Header checks before any crypto, then the Ed25519 signature, then the claims: each
+    /// segment is base64-decoded once and each JSON document parsed once, into its final type.
     fn verify_uncached(&self, token: &str) -> Result<Claims, AuthError> {
         let mut segments = token.split('.');
         let (Some(header), Some(payload), Some(signature), None) = (
@@ -156,13 +152,10 @@ impl Verifier {
             return Err(AuthError::TokenMalformed);
         }
         let header = decode_header(header)?;
-        if FORBIDDEN_HEADER_PARAMS
-            .iter()
-            .any(|param| header.contains_key(*param))
-        {
+        if header.forbidden_param {
             return Err(AuthError::TokenHeaderRejected);
         }
-        let Some(Value::String(alg)) = header.get("alg") else {
+        let Some(alg) = header.alg else {
             return Err(AuthError::TokenMalformed);
         };
         // Refuse `none`, HMAC (a public key used as a shared secret) and anything else we do
@@ -170,21 +163,39 @@ impl Verifier {
         if alg != SUPPORTED_ALGORITHM {
             return Err(AuthError::TokenAlgorithmRejected);
         }
-        let Some(Value::String(kid)) = header.get("kid") else {
+        let Some(kid) = header.kid else {
             return Err(AuthError::TokenMalformed);
         };
         let keys = self.keyring.current();
-        let key = keys.verify_key(kid).ok_or(AuthError::TokenKeyUnknown)?;
-        if Algorithm::EdDSA != key.algorithm {
-            return Err(AuthError::TokenAlgorithmRejected);
+        let key = keys.verify_key(&kid).ok_or(AuthError::TokenKeyUnknown)?;
+
+        let mut signature_bytes = [0_u8; ED25519_SIGNATURE_LEN];
+        let signature_len = URL_SAFE_NO_PAD
+            .decode_slice(signature, &mut signature_bytes)
+            .map_err(|err| match err {
+                // Valid base64 of the wrong length: a signature that cannot verify.
+                DecodeSliceError::OutputSliceTooSmall => AuthError::TokenSignatureInvalid,
+                DecodeSliceError::DecodeError(_) => AuthError::TokenMalformed,
+            })?;
+        // The signing input is the first two segments exactly as sent (RFC 7515 §5.2).
+        let signing_input = &token[..token.len() - signature.len() - 1];
+        if !key.verifies(signing_input.as_bytes(), &signature_bytes[..signature_len]) {
+            return Err(AuthError::TokenSignatureInvalid);
         }
 
-        let data =
-            jsonwebtoken::decode::<Map<String, Value>>(token, &key.decoding, &self.validation)
-                .map_err(|err| map_jwt_error(err.kind()))?;
-        // The payload is JSON; a claim missing or of the wrong type is a claims problem.
-        serde_json::from_value(Value::Object(data.claims))
-            .map_err(|_| AuthError::TokenClaimsInvalid)
+        let payload = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| AuthError::TokenMalformed)?;
+        let claims: Claims =
+            serde_json::from_slice(&payload).map_err(|err| match err.classify() {
+                // Well-formed JSON with a claim missing or of the wrong type.
+                Category::Data => AuthError::TokenClaimsInvalid,
+                Category::Syntax | Category::Eof | Category::Io => AuthError::TokenMalformed,
+            })?;
+        if claims.iss != self.settings.issuer || claims.aud != self.settings.audience {
+            return Err(AuthError::TokenClaimsInvalid);
+        }
+        Ok(claims)
     }
 }
 
@@ -214,62 +225,66 @@ fn is_base64url(segment: &str) -> bool {
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn decode_header(segment: &str) -> Result<Map<String, Value>, AuthError> {
+/// What the verifier needs from a JOSE header: `alg`, `kid`, and whether any parameter that
+/// would let the token pick its own key (or demand extensions) is present, even as `null`.
+/// Other parameters (`typ`, ...) are ignored, as RFC 7515 §4 allows.
+#[derive(Debug, Default)]
+struct JoseHeader {
+    alg: Option<String>,
+    kid: Option<String>,
+    forbidden_param: bool,
+}
+
+impl<'de> Deserialize<'de> for JoseHeader {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct HeaderVisitor;
+
+        impl<'de> Visitor<'de> for HeaderVisitor {
+            type Value = JoseHeader;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a JOSE header object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<JoseHeader, A::Error> {
+                let mut header = JoseHeader::default();
+                while let Some(name) = map.next_key::<Cow<'de, str>>()? {
+                    match name.as_ref() {
+                        // A repeated parameter is ambiguous (RFC 7515 §4): refused.
+                        "alg" if header.alg.is_some() => {
+                            return Err(de::Error::duplicate_field("alg"));
+                        }
+                        "kid" if header.kid.is_some() => {
+                            return Err(de::Error::duplicate_field("kid"));
+                        }
+                        "alg" => header.alg = Some(map.next_value()?),
+                        "kid" => header.kid = Some(map.next_value()?),
+                        other => {
+                            if FORBIDDEN_HEADER_PARAMS.contains(&other) {
+                                header.forbidden_param = true;
+                            }
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(header)
+            }
+        }
+
+        deserializer.deserialize_map(HeaderVisitor)
+    }
+}
+
+fn decode_header(segment: &str) -> Result<JoseHeader, AuthError> {
     let bytes = URL_SAFE_NO_PAD
         .decode(segment)
         .map_err(|_| AuthError::TokenMalformed)?;
     serde_json::from_slice(&bytes).map_err(|_| AuthError::TokenMalformed)
 }
 
-fn map_jwt_error(kind: &ErrorKind) -> AuthError {
-    match kind {
-        ErrorKind::InvalidSignature => AuthError::TokenSignatureInvalid,
-        ErrorKind::MissingRequiredClaim(_)
-        | ErrorKind::InvalidClaimFormat(_)
-        | ErrorKind::InvalidIssuer
-        | ErrorKind::InvalidAudience
-        | ErrorKind::InvalidSubject => AuthError::TokenClaimsInvalid,
-        ErrorKind::ExpiredSignature => AuthError::TokenExpired,
-        ErrorKind::ImmatureSignature => AuthError::TokenNotYetValid,
-        ErrorKind::InvalidAlgorithm
-        | ErrorKind::InvalidAlgorithmName
-        | ErrorKind::UnsupportedAlgorithm
-        | ErrorKind::MissingAlgorithm => AuthError::TokenAlgorithmRejected,
-        ErrorKind::InvalidEddsaKey
-        | ErrorKind::InvalidEcdsaKey
-        | ErrorKind::InvalidRsaKey(_)
-        | ErrorKind::InvalidKeyFormat => AuthError::Internal {
-            reason: "stored verification key is unusable",
-        },
-        // Base64, JSON, UTF-8, shape errors and anything jsonwebtoken adds later
-        // (`ErrorKind` is non-exhaustive): the input is at fault.
-        _ => AuthError::TokenMalformed,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn jwt_errors_map_to_codes() {
-        assert!(matches!(
-            map_jwt_error(&ErrorKind::InvalidSignature),
-            AuthError::TokenSignatureInvalid
-        ));
-        assert!(matches!(
-            map_jwt_error(&ErrorKind::InvalidAudience),
-            AuthError::TokenClaimsInvalid
-        ));
-        assert!(matches!(
-            map_jwt_error(&ErrorKind::MissingRequiredClaim("exp".into())),
-            AuthError::TokenClaimsInvalid
-        ));
-        assert!(matches!(
-            map_jwt_error(&ErrorKind::InvalidToken),
-            AuthError::TokenMalformed
-        ));
-    }
 
     #[test]
     fn header_must_be_base64url_json_object() {
@@ -282,8 +297,38 @@ mod tests {
             decode_header(&not_object),
             Err(AuthError::TokenMalformed)
         ));
-        let ok = URL_SAFE_NO_PAD.encode(r#"{"alg":"EdDSA"}"#);
-        assert!(decode_header(&ok).is_ok());
+        let ok = URL_SAFE_NO_PAD.encode(r#"{"alg":"EdDSA","typ":"JWT","kid":"k1"}"#);
+        let header = decode_header(&ok).expect("a plain header decodes");
+        assert_eq!(header.alg.as_deref(), Some("EdDSA"));
+        assert_eq!(header.kid.as_deref(), Some("k1"));
+        assert!(!header.forbidden_param);
+    }
+
+    #[test]
+    fn forbidden_params_are_seen_even_when_null() {
+        for param in FORBIDDEN_HEADER_PARAMS {
+            let json = format!(r#"{{"alg":"EdDSA","kid":"k1","{param}":null}}"#);
+            let header = decode_header(&URL_SAFE_NO_PAD.encode(json)).expect("decodes");
+            assert!(header.forbidden_param, "{param} must be flagged");
+        }
+    }
+
+    #[test]
+    fn repeated_or_mistyped_alg_and_kid_are_malformed() {
+        for json in [
+            r#"{"alg":"EdDSA","alg":"none","kid":"k1"}"#,
+            r#"{"alg":"EdDSA","kid":"k1","kid":"k2"}"#,
+            r#"{"alg":5,"kid":"k1"}"#,
+            r#"{"alg":"EdDSA","kid":null}"#,
+        ] {
+            assert!(
+                matches!(
+                    decode_header(&URL_SAFE_NO_PAD.encode(json)),
+                    Err(AuthError::TokenMalformed)
+                ),
+                "{json}"
+            );
+        }
     }
 
     #[test]

@@ -4,13 +4,16 @@
 //! steer the proxy's upstream connection (`Connection: close`, `Upgrade`), smuggle framing
 //! (`Transfer-Encoding` next to `Content-Length`) or leak proxy credentials.
 
-use http::header::{CONNECTION, HeaderMap, HeaderName, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION};
-use http::header::{TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+use http::HeaderValue;
+use http::header::{AUTHORIZATION, CONNECTION, HOST, HeaderMap, HeaderName, PROXY_AUTHENTICATE};
+use http::header::{PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+
+use crate::request_id::X_REQUEST_ID;
 
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
-/// Every hop-by-hop header that is not nominated through `Connection`.
+/// Every hop-by-hop header that is not nominated through `Connection`; `Connection` first.
 const HOP_BY_HOP: [HeaderName; 9] = [
     CONNECTION,
     KEEP_ALIVE,
@@ -25,32 +28,61 @@ const HOP_BY_HOP: [HeaderName; 9] = [
 
 /// Removes the hop-by-hop headers and every header named in `Connection`.
 ///
-/// Allocates only when `Connection` names a header that is actually present (rare: SDKs send
+/// One pass over the header names finds which hop-by-hop headers are present; only those are
+/// removed (most requests carry none, most upstream responses only `Connection`). Allocates
+/// only when `Connection` names a header that is actually present (rare: SDKs send
 /// `Connection: keep-alive`, itself hop-by-hop).
-pub(crate) fn strip(headers: &mut HeaderMap) {
-    let mut nominated: Vec<HeaderName> = Vec::new();
-    for value in headers.get_all(CONNECTION) {
-        let Ok(value) = value.to_str() else { continue };
-        for token in value.split(',').map(str::trim) {
-            if headers.contains_key(token)
-                && let Ok(name) = HeaderName::from_bytes(token.as_bytes())
-            {
-                nominated.push(name);
-            }
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let mut present = 0_u16;
+    for name in headers.keys() {
+        if let Some(index) = HOP_BY_HOP.iter().position(|hop| hop == name) {
+            present |= 1 << index;
         }
     }
-    for name in nominated {
-        headers.remove(name);
+    if present == 0 {
+        return;
     }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
+    // CONNECTION is HOP_BY_HOP[0].
+    if present & 1 != 0 {
+        let mut nominated: Vec<HeaderName> = Vec::new();
+        for value in headers.get_all(CONNECTION) {
+            let Ok(value) = value.to_str() else { continue };
+            for token in value.split(',').map(str::trim) {
+                if headers.contains_key(token)
+                    && let Ok(name) = HeaderName::from_bytes(token.as_bytes())
+                {
+                    nominated.push(name);
+                }
+            }
+        }
+        for name in nominated {
+            headers.remove(name);
+        }
     }
+    for (index, name) in HOP_BY_HOP.into_iter().enumerate() {
+        if present & (1 << index) != 0 {
+            headers.remove(name);
+        }
+    }
+}
+
+/// Turns a client's request headers into the upstream's: hop-by-hop headers out, the client's
+/// `Host` out (the upstream's comes from the URI), the function's token replaced by the
+/// organization's `authorization`, and the request id set.
+pub fn rewrite_request_headers(
+    headers: &mut HeaderMap,
+    authorization: HeaderValue,
+    request_id: HeaderValue,
+) {
+    strip_hop_by_hop(headers);
+    headers.remove(HOST);
+    headers.insert(AUTHORIZATION, authorization);
+    headers.insert(X_REQUEST_ID, request_id);
 }
 
 #[cfg(test)]
 mod tests {
-    use http::HeaderValue;
-    use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, USER_AGENT};
+    use http::header::{CONTENT_LENGTH, CONTENT_TYPE, USER_AGENT};
 
     use super::*;
 
@@ -79,7 +111,7 @@ mod tests {
             ("upgrade", "websocket"),
             ("content-type", "application/json"),
         ]);
-        strip(&mut headers);
+        strip_hop_by_hop(&mut headers);
         assert_eq!(headers.len(), 1);
         assert!(headers.contains_key(CONTENT_TYPE));
     }
@@ -93,7 +125,7 @@ mod tests {
             ("x-other", "2"),
             ("user-agent", "Telnyx/1"),
         ]);
-        strip(&mut headers);
+        strip_hop_by_hop(&mut headers);
         assert_eq!(headers.len(), 1);
         assert!(headers.contains_key(USER_AGENT));
     }
@@ -108,7 +140,7 @@ mod tests {
             ("x-stainless-lang", "again"),
         ]);
         let before = headers.clone();
-        strip(&mut headers);
+        strip_hop_by_hop(&mut headers);
         assert_eq!(headers, before);
         assert!(headers.contains_key(AUTHORIZATION) && headers.contains_key(CONTENT_LENGTH));
     }
@@ -121,7 +153,28 @@ mod tests {
             HeaderName::from_static("x-a"),
             HeaderValue::from_static("1"),
         );
-        strip(&mut headers);
+        strip_hop_by_hop(&mut headers);
         assert!(!headers.contains_key(CONNECTION));
+    }
+
+    #[test]
+    fn request_rewrite_swaps_the_token_and_drops_host_and_hop_headers() {
+        let mut headers = map(&[
+            ("host", "proxy.internal"),
+            ("authorization", "Bearer function-token"),
+            ("connection", "keep-alive, x-hop"),
+            ("x-hop", "1"),
+            ("x-request-id", "client-id"),
+            ("content-type", "application/json"),
+        ]);
+        rewrite_request_headers(
+            &mut headers,
+            HeaderValue::from_static("Bearer real-key"),
+            HeaderValue::from_static("req-1"),
+        );
+        assert_eq!(headers.len(), 3, "{headers:?}");
+        assert_eq!(headers[AUTHORIZATION], "Bearer real-key");
+        assert_eq!(headers[X_REQUEST_ID], "req-1");
+        assert_eq!(headers[CONTENT_TYPE], "application/json");
     }
 }

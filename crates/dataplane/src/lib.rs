@@ -21,6 +21,7 @@ mod settings;
 
 pub use error::DataplaneError;
 pub use health::Readiness;
+pub use hop_headers::{rewrite_request_headers, strip_hop_by_hop};
 pub use metrics::DataplaneMetrics;
 pub use proxy::Proxy;
 pub use rate_limit::RateLimitSettings;

@@ -8,7 +8,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use auth::{AuthError, Authenticator};
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, HOST, HeaderName, HeaderValue};
+use http::header::{HeaderName, HeaderValue};
 use http::uri::{Parts, PathAndQuery};
 use http::{Extensions, Method, Request, Response, Uri, Version};
 use http_body_util::{Either, Full};
@@ -246,17 +246,13 @@ impl Proxy {
         };
 
         let (mut parts, body) = request.into_parts();
-        hop_headers::strip(&mut parts.headers);
         // The client's Host names the proxy; hyper's client sets the upstream's from the URI
         // (Host on HTTP/1, :authority on HTTP/2).
-        parts.headers.remove(HOST);
-        parts.headers.insert(
-            AUTHORIZATION,
+        hop_headers::rewrite_request_headers(
+            &mut parts.headers,
             authenticated.credential.upstream_authorization().clone(),
+            request_id.header_value(),
         );
-        parts
-            .headers
-            .insert(X_REQUEST_ID, request_id.header_value());
         parts.uri = self.upstream_uri(route.into_path_and_query())?;
         // The upstream connection's protocol is negotiated by ALPN, not inherited from ours.
         parts.version = Version::HTTP_11;
@@ -282,7 +278,7 @@ impl Proxy {
         facts.upstream = Some(sent.elapsed());
 
         let (mut parts, body) = response.into_parts();
-        hop_headers::strip(&mut parts.headers);
+        hop_headers::strip_hop_by_hop(&mut parts.headers);
         parts.version = Version::HTTP_11;
         if let Some((limit, remaining)) = budget {
             parts

@@ -13,6 +13,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -25,6 +26,7 @@ use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use crate::access::AccessBody;
 use crate::proxy::Proxy;
@@ -146,11 +148,11 @@ fn serve_connection(
     idle_timeout: Duration,
     mut draining: watch::Receiver<bool>,
 ) -> impl Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>> + Send + 'static {
-    let (in_flight, mut activity) = watch::channel(0_usize);
-    let in_flight = Arc::new(in_flight);
+    let activity = Arc::new(Activity::new());
+    let service_activity = Arc::clone(&activity);
     let service = service_fn(move |request: hyper::Request<Incoming>| {
         let proxy = Arc::clone(&proxy);
-        let guard = InFlight::start(Arc::clone(&in_flight));
+        let guard = InFlight::start(Arc::clone(&service_activity));
         async move {
             let response = proxy.handle(request).await;
             Ok::<_, Infallible>(response.map(|body| TrackedBody {
@@ -164,6 +166,8 @@ fn serve_connection(
         .into_owned();
     async move {
         tokio::pin!(connection);
+        let idle = idle(&activity, idle_timeout);
+        tokio::pin!(idle);
         let mut closing = false;
         loop {
             tokio::select! {
@@ -172,7 +176,7 @@ fn serve_connection(
                     connection.as_mut().graceful_shutdown();
                     closing = true;
                 }
-                () = idle(&mut activity, idle_timeout), if !closing => {
+                () = idle.as_mut(), if !closing => {
                     connection.as_mut().graceful_shutdown();
                     closing = true;
                 }
@@ -181,43 +185,71 @@ fn serve_connection(
     }
 }
 
-/// Resolves once no request has been in flight for `timeout`.
-async fn idle(activity: &mut watch::Receiver<usize>, timeout: Duration) {
+/// A connection's requests in flight and when the last one ended. Updated with two atomic
+/// operations per request, so the hot path neither wakes the connection task nor touches the
+/// timer wheel; [`idle`] reads it when its one timer fires.
+struct Activity {
+    /// When the connection was accepted; `last_end_ms` counts from here.
+    epoch: Instant,
+    in_flight: AtomicUsize,
+    /// Milliseconds from `epoch` to the end of the last request (0: none yet).
+    last_end_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            epoch: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            last_end_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// `None` while a request is in flight, else when the connection went idle.
+    fn idle_since(&self) -> Option<Instant> {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let last_end = Duration::from_millis(self.last_end_ms.load(Ordering::Acquire));
+        Some(self.epoch + last_end)
+    }
+}
+
+/// Resolves once no request has been in flight for `timeout`. One timer per connection,
+/// re-armed only when it fires: to the end of the idle period if the connection was used
+/// meanwhile, a full `timeout` later if a request is still in flight.
+async fn idle(activity: &Activity, timeout: Duration) {
+    let sleep = tokio::time::sleep(timeout);
+    tokio::pin!(sleep);
     loop {
-        if activity
-            .wait_for(|in_flight| *in_flight == 0)
-            .await
-            .is_err()
-        {
-            // The service (and its sender) is gone with the connection: never idle.
-            return std::future::pending().await;
-        }
-        tokio::select! {
-            () = tokio::time::sleep(timeout) => return,
-            changed = activity.changed() => {
-                if changed.is_err() {
-                    return std::future::pending().await;
-                }
-            }
-        }
+        sleep.as_mut().await;
+        let now = Instant::now();
+        let next = match activity.idle_since() {
+            Some(since) if now.saturating_duration_since(since) >= timeout => return,
+            Some(since) => since + timeout,
+            None => now + timeout,
+        };
+        sleep.as_mut().reset(next);
     }
 }
 
 /// A request in flight on its connection: counted from the head until the response body is
 /// dropped (fully sent or abandoned).
-struct InFlight(Arc<watch::Sender<usize>>);
+struct InFlight(Arc<Activity>);
 
 impl InFlight {
-    fn start(counter: Arc<watch::Sender<usize>>) -> Self {
-        counter.send_modify(|in_flight| *in_flight += 1);
-        Self(counter)
+    fn start(activity: Arc<Activity>) -> Self {
+        activity.in_flight.fetch_add(1, Ordering::AcqRel);
+        Self(activity)
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0
-            .send_modify(|in_flight| *in_flight = in_flight.saturating_sub(1));
+        let ended = u64::try_from(self.0.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        // Stored before the count drops, so `idle` never sees zero in flight with a stale end.
+        self.0.last_end_ms.fetch_max(ended, Ordering::AcqRel);
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
