@@ -20,12 +20,6 @@ use clap::Parser;
 use crate::cli::{Cli, Command, ServeArgs};
 use crate::config::{Config, Sources};
 
-/// mimalloc instead of glibc malloc: the hot path allocates a few dozen small objects per
-/// request (header maps, futures, channel slots), and mimalloc's per-thread free lists make each
-/// allocation cheaper. Measured in docs/performance.md.
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // `serve` reads its configuration before the runtime exists: the number of worker threads

@@ -80,6 +80,12 @@ pub async fn serve(
                         continue;
                     }
                 };
+                // Responses are written as soon as they are ready (a streamed body chunk by
+                // chunk); Nagle's algorithm would hold a small write back until the previous
+                // one is acknowledged, up to the client's delayed-ACK timer (40 ms on Linux).
+                if let Err(err) = stream.set_nodelay(true) {
+                    tracing::debug!(error = %err, %peer, "TCP_NODELAY could not be set");
+                }
                 let connection = serve_connection(
                     &builder,
                     Arc::clone(&proxy),
