@@ -59,9 +59,15 @@ impl Forger {
 
     /// Signs `claims` with the active key under an arbitrary `header`.
     pub fn sign_with_header(&self, header: &Value, claims: &Value) -> String {
+        self.sign_with_raw_header(&serde_json::to_string(header).expect("header json"), claims)
+    }
+
+    /// Signs `claims` with the active key under `header_json` exactly as given: for headers a
+    /// `Value` cannot hold, such as a parameter given twice.
+    pub fn sign_with_raw_header(&self, header_json: &str, claims: &Value) -> String {
         let signing_input = format!(
             "{}.{}",
-            URL_SAFE_NO_PAD.encode(serde_json::to_vec(header).expect("header json")),
+            URL_SAFE_NO_PAD.encode(header_json),
             URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).expect("claims json"))
         );
         let signature = self.key_pair().sign(signing_input.as_bytes());

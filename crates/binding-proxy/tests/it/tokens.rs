@@ -294,7 +294,33 @@ async fn key_carrying_and_critical_headers_get_401() {
         let forged = forger.sign_with_header(&header, &claims);
         assert_refused(&call(&stack, &forged).await, "token_header_rejected");
     }
+    // Present counts, whatever the value.
+    let forged =
+        forger.sign_with_header(&json!({"alg": "EdDSA", "kid": kid, "jku": null}), &claims);
+    assert_refused(&call(&stack, &forged).await, "token_header_rejected");
     assert!(stack.emulator.journal().is_empty());
+}
+
+#[tokio::test]
+async fn a_header_that_repeats_alg_or_kid_gets_401() {
+    let (stack, token) = Stack::with_binding("org-tok-8", KEY).await;
+    let forger = forger(&stack).await;
+    let claims = claims_of(&token);
+    let kid = forger.kid();
+    // Signed with the real key: only the ambiguity refuses them. A reader that kept the first
+    // `alg` would accept the first; one that kept the last would see `none`.
+    for header in [
+        format!(r#"{{"alg":"EdDSA","kid":"{kid}","alg":"none"}}"#),
+        format!(r#"{{"alg":"EdDSA","kid":"{kid}","kid":"other"}}"#),
+    ] {
+        let forged = forger.sign_with_raw_header(&header, &claims);
+        assert_refused(&call(&stack, &forged).await, "token_malformed");
+    }
+    assert!(stack.emulator.journal().is_empty());
+    // The same header without the repetition verifies: the refusal above is the repetition's.
+    let genuine =
+        forger.sign_with_raw_header(&format!(r#"{{"alg":"EdDSA","kid":"{kid}"}}"#), &claims);
+    assert_eq!(call(&stack, &genuine).await.status, StatusCode::OK);
 }
 
 #[tokio::test]
