@@ -5,7 +5,6 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -14,6 +13,7 @@ use bytes::Bytes;
 use http::{Method, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 
+use crate::forward::Upload;
 use crate::metrics::Series;
 use crate::proxy::ProxyBody;
 use crate::request_id::RequestId;
@@ -29,7 +29,7 @@ pub(crate) struct Facts {
     /// Time from sending upstream to the response headers.
     pub(crate) upstream: Option<Duration>,
     /// Request body bytes streamed upstream; set when the request is sent.
-    pub(crate) uploaded: Option<Arc<AtomicU64>>,
+    pub(crate) uploaded: Option<Arc<Upload>>,
 }
 
 /// A request counted in flight; the count drops with this guard, however the request ends
@@ -70,7 +70,7 @@ impl Record {
             .facts
             .uploaded
             .as_ref()
-            .map_or(0, |uploaded| uploaded.load(Ordering::Relaxed));
+            .map_or(0, |uploaded| uploaded.bytes());
         let route = self.facts.route.as_ref();
         let series = &self.flight.0;
         let key = series.key(&self.method, route.map(Route::api_group));

@@ -62,10 +62,10 @@ pub enum DataplaneError {
 pub(crate) enum UpstreamError {
     /// No connection could be made; nothing was sent, so a retry is safe.
     #[error("upstream could not be reached")]
-    Unavailable(#[source] hyper_util::client::legacy::Error),
+    Unavailable(#[source] crate::forward::BoxError),
     /// The exchange failed after the request may have been sent.
     #[error("upstream request failed")]
-    Failed(#[source] hyper_util::client::legacy::Error),
+    Failed(#[source] hyper::Error),
     /// No response headers within the response timeout after the request body was sent.
     #[error("upstream did not answer in time")]
     Timeout,

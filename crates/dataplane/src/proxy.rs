@@ -3,7 +3,6 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU64;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use auth::{AuthError, Authenticator};
@@ -19,7 +18,7 @@ use tracing::field::Empty;
 use crate::access::{AccessBody, Facts, Flight, Record};
 use crate::deny_list::DenyList;
 use crate::error::{DataplaneError, Refusal};
-use crate::forward::{SendError, UpstreamClient};
+use crate::forward::{SendError, Upload, UpstreamBody, UpstreamClient};
 use crate::health::{self, Readiness};
 use crate::hop_headers;
 use crate::metrics::{DataplaneMetrics, Series};
@@ -35,7 +34,7 @@ pub(crate) const X_RATELIMIT_REMAINING: HeaderName =
     HeaderName::from_static("x-ratelimit-remaining");
 
 /// The body of every data-plane response: the upstream's, streamed, or one the proxy wrote.
-pub(crate) type ProxyBody = Either<Incoming, Full<Bytes>>;
+pub(crate) type ProxyBody = Either<UpstreamBody, Full<Bytes>>;
 
 /// The data plane's shared state. Build once, share as `Arc<Proxy>` with [`crate::serve`].
 pub struct Proxy {
@@ -81,7 +80,7 @@ impl Proxy {
         readiness: Readiness,
     ) -> Result<Self, DataplaneError> {
         let upstream = settings.validate()?;
-        let client = UpstreamClient::new(&settings)?;
+        let client = UpstreamClient::new(&settings, &upstream)?;
         let deny_list = DenyList::new(&settings);
         let series = Arc::new(Series::new(DataplaneMetrics::default(), &settings.scopes));
         Ok(Self {
@@ -178,7 +177,7 @@ impl Proxy {
         request: Request<Incoming>,
         request_id: &RequestId,
         facts: &mut Facts,
-    ) -> Result<Response<Incoming>, Refusal> {
+    ) -> Result<Response<UpstreamBody>, Refusal> {
         if request.method() == Method::CONNECT {
             return Err(Refusal::MethodNotAllowed);
         }
@@ -246,8 +245,8 @@ impl Proxy {
         };
 
         let (mut parts, body) = request.into_parts();
-        // The client's Host names the proxy; hyper's client sets the upstream's from the URI
-        // (Host on HTTP/1, :authority on HTTP/2).
+        // The client's Host names the proxy; the upstream client sets the upstream's (Host on
+        // HTTP/1, :authority on HTTP/2).
         hop_headers::rewrite_request_headers(
             &mut parts.headers,
             authenticated.credential.upstream_authorization().clone(),
@@ -258,15 +257,16 @@ impl Proxy {
         parts.version = Version::HTTP_11;
         parts.extensions = Extensions::new();
 
-        let uploaded = Arc::new(AtomicU64::new(0));
-        facts.uploaded = Some(Arc::clone(&uploaded));
+        // An empty body's upload is over before it starts: nothing to track.
+        let upload = (!http_body::Body::is_end_stream(&body)).then(|| Arc::new(Upload::default()));
+        facts.uploaded.clone_from(&upload);
         let sent = Instant::now();
         let response = self
             .client
             .send(
                 Request::from_parts(parts, body),
                 self.settings.max_body_bytes,
-                uploaded,
+                upload,
             )
             .await
             .map_err(|err| match err {

@@ -56,6 +56,8 @@ pub(crate) struct Options {
     pub(crate) max_body_bytes: Option<u64>,
     pub(crate) client_idle_timeout: Duration,
     pub(crate) max_connections: usize,
+    pub(crate) pool_idle_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
 }
 
 impl Default for Options {
@@ -69,6 +71,8 @@ impl Default for Options {
             max_body_bytes: None,
             client_idle_timeout: Duration::from_secs(60),
             max_connections: 10_000,
+            pool_idle_timeout: Duration::from_secs(90),
+            connect_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -186,11 +190,12 @@ impl Stack {
         let settings = DataplaneSettings {
             upstream_base_url: upstream.parse().unwrap(),
             response_timeout: options.response_timeout,
-            connect_timeout: Duration::from_secs(5),
+            connect_timeout: options.connect_timeout,
             scopes: test_scopes(),
             max_body_bytes: options.max_body_bytes,
             client_idle_timeout: options.client_idle_timeout,
             max_connections: options.max_connections,
+            pool_idle_timeout: options.pool_idle_timeout,
             ..DataplaneSettings::default()
         };
         let readiness = Readiness::new(true);

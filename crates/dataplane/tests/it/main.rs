@@ -11,6 +11,7 @@ mod forwarding;
 mod harness;
 mod limits;
 mod logs;
+mod pooling;
 mod refusals;
 mod scopes;
 mod shutdown;
