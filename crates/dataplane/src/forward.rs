@@ -211,6 +211,16 @@ impl UpstreamClient {
         mut sender: http2::SendRequest<UploadBody>,
         mut request: Request<UploadBody>,
     ) -> Result<Response<UpstreamBody>, Attempt> {
+        if request.uri().authority().is_none() {
+            // Sent to an HTTP/1.1 connection before (origin-form), then handed back unsent.
+            let mut parts = Parts::default();
+            parts.scheme = self.pool.origin.scheme().cloned();
+            parts.authority = self.pool.origin.authority().cloned();
+            parts.path_and_query = request.uri().path_and_query().cloned();
+            *request.uri_mut() = Uri::from_parts(parts).map_err(|err| {
+                Attempt::Failed(SendError::Upstream(UpstreamError::Unavailable(err.into())))
+            })?;
+        }
         let upload = request.body().upload.clone();
         let mut ended = None;
         if upload.is_some() {
