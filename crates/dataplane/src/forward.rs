@@ -75,8 +75,8 @@ impl UpstreamClient {
         Ok(Self {
             pool: Arc::new(Pool {
                 connector,
-                origin: origin_uri(upstream),
-                host: host_header(upstream),
+                origin: origin_uri(upstream)?,
+                host: host_header(upstream)?,
                 idle_timeout: settings.pool_idle_timeout,
                 connect_timeout: settings.connect_timeout,
                 idle: ArrayQueue::new(MAX_IDLE),
@@ -87,7 +87,7 @@ impl UpstreamClient {
         })
     }
 
-    /// Sends `request` (absolute upstream URI, upstream headers already set except `Host`) and
+    /// Sends `request` (origin-form target, upstream headers already set except `Host`) and
     /// waits for the response head. `upload`: the progress of a request body that is not
     /// empty, shared with the access record. `max_body_bytes` caps the bytes streamed
     /// upstream; a body that grows past it aborts the upstream request.
@@ -154,10 +154,7 @@ impl UpstreamClient {
         mut connection: Box<Http1>,
         mut request: Request<UploadBody>,
     ) -> Result<Response<UpstreamBody>, Attempt> {
-        // Origin-form target and the upstream's Host, as HTTP/1.1 wants them.
-        if let Some(target) = request.uri().path_and_query().cloned() {
-            *request.uri_mut() = Uri::from(target);
-        }
+        // The target is origin-form already; HTTP/1.1 names the upstream in Host.
         request.headers_mut().insert(HOST, self.pool.host.clone());
         let upload = request.body().upload.clone();
         // The response future does not borrow the handle.
@@ -211,16 +208,14 @@ impl UpstreamClient {
         mut sender: http2::SendRequest<UploadBody>,
         mut request: Request<UploadBody>,
     ) -> Result<Response<UpstreamBody>, Attempt> {
-        if request.uri().authority().is_none() {
-            // Sent to an HTTP/1.1 connection before (origin-form), then handed back unsent.
-            let mut parts = Parts::default();
-            parts.scheme = self.pool.origin.scheme().cloned();
-            parts.authority = self.pool.origin.authority().cloned();
-            parts.path_and_query = request.uri().path_and_query().cloned();
-            *request.uri_mut() = Uri::from_parts(parts).map_err(|err| {
-                Attempt::Failed(SendError::Upstream(UpstreamError::Unavailable(err.into())))
-            })?;
-        }
+        // HTTP/2 names the upstream in :scheme and :authority, taken from an absolute URI.
+        let mut parts = Parts::default();
+        parts.scheme = self.pool.origin.scheme().cloned();
+        parts.authority = self.pool.origin.authority().cloned();
+        parts.path_and_query = request.uri().path_and_query().cloned();
+        *request.uri_mut() = Uri::from_parts(parts).map_err(|err| {
+            Attempt::Failed(SendError::Upstream(UpstreamError::Unavailable(err.into())))
+        })?;
         let upload = request.body().upload.clone();
         let mut ended = None;
         if upload.is_some() {
@@ -261,16 +256,16 @@ impl UpstreamClient {
 }
 
 /// `scheme://authority/`: what the connector dials.
-fn origin_uri(upstream: &Upstream) -> Uri {
+fn origin_uri(upstream: &Upstream) -> Result<Uri, DataplaneError> {
     let mut parts = Parts::default();
     parts.scheme = Some(upstream.scheme.clone());
     parts.authority = Some(upstream.authority.clone());
     parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
-    Uri::from_parts(parts).unwrap_or_default()
+    Uri::from_parts(parts).map_err(|_| DataplaneError::UpstreamNotOrigin)
 }
 
 /// The upstream's `Host`: its host, and its port unless it is the scheme's default.
-fn host_header(upstream: &Upstream) -> HeaderValue {
+fn host_header(upstream: &Upstream) -> Result<HeaderValue, DataplaneError> {
     let host = upstream.authority.host();
     let default_port = if upstream.scheme == Scheme::HTTPS {
         443
@@ -281,8 +276,7 @@ fn host_header(upstream: &Upstream) -> HeaderValue {
         Some(port) if port != default_port => format!("{host}:{port}"),
         _ => host.to_owned(),
     };
-    // The authority was parsed and validated at start-up, so it is a valid header value.
-    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static("localhost"))
+    HeaderValue::from_str(&value).map_err(|_| DataplaneError::UpstreamNotOrigin)
 }
 
 /// Why an exchange on an HTTP/1.1 connection ended without a response head.

@@ -8,7 +8,6 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use auth::{AuthError, Authenticator};
 use bytes::Bytes;
 use http::header::{HeaderName, HeaderValue};
-use http::uri::{Parts, PathAndQuery};
 use http::{Extensions, Method, Request, Response, Uri, Version};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
@@ -25,7 +24,7 @@ use crate::metrics::{DataplaneMetrics, Series};
 use crate::rate_limit::{Decision, RateLimiters};
 use crate::request_id::{RequestId, X_REQUEST_ID};
 use crate::route::{Route, RouteError, TargetProblem};
-use crate::settings::{DataplaneSettings, Upstream};
+use crate::settings::DataplaneSettings;
 
 /// The organization's rate limit (sustained requests per second), on every limited response.
 pub(crate) const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
@@ -40,7 +39,6 @@ pub(crate) type ProxyBody = Either<UpstreamBody, Full<Bytes>>;
 pub struct Proxy {
     limiters: RateLimiters,
     settings: DataplaneSettings,
-    upstream: Upstream,
     deny_list: DenyList,
     authenticator: Arc<Authenticator>,
     client: UpstreamClient,
@@ -86,7 +84,6 @@ impl Proxy {
         Ok(Self {
             limiters: RateLimiters::new(settings.rate_limit),
             settings,
-            upstream,
             deny_list,
             authenticator,
             client,
@@ -252,7 +249,8 @@ impl Proxy {
             authenticated.credential.upstream_authorization().clone(),
             request_id.header_value(),
         );
-        parts.uri = self.upstream_uri(route.into_path_and_query())?;
+        // Origin-form; the upstream client adds what its connection's protocol needs.
+        parts.uri = Uri::from(route.into_path_and_query());
         // The upstream connection's protocol is negotiated by ALPN, not inherited from ours.
         parts.version = Version::HTTP_11;
         parts.extensions = Extensions::new();
@@ -289,15 +287,6 @@ impl Proxy {
                 .insert(X_RATELIMIT_REMAINING, HeaderValue::from(remaining));
         }
         Ok(Response::from_parts(parts, body))
-    }
-
-    fn upstream_uri(&self, path_and_query: PathAndQuery) -> Result<Uri, Refusal> {
-        let mut parts = Parts::default();
-        parts.scheme = Some(self.upstream.scheme.clone());
-        parts.authority = Some(self.upstream.authority.clone());
-        parts.path_and_query = Some(path_and_query);
-        // Scheme and authority were validated at start-up and the path was parsed.
-        Uri::from_parts(parts).map_err(|_| Refusal::BadTarget(TargetProblem::NotOriginForm))
     }
 }
 
