@@ -5,10 +5,9 @@ use std::sync::Arc;
 
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
-use jsonwebtoken::Header;
 use store::{Binding, NewSigningKey, NewToken, Secret, SigningKey, StoreError, StoreHandle};
 
-use crate::keyring::SUPPORTED_ALGORITHM;
+use crate::keyring::{SUPPORTED_ALGORITHM, minted_header};
 use crate::{AuthError, Claims, ErrorCode, Keyring, TokenSettings, scope};
 
 /// Longest `function_id` accepted.
@@ -184,8 +183,7 @@ impl Issuer {
             nbf: now,
             exp: now.saturating_add(ttl),
         };
-        let mut header = Header::new(active.algorithm);
-        header.kid = Some(active.kid.clone());
+        let header = minted_header(&active.kid);
         let token = jsonwebtoken::encode(&header, &claims, &active.encoding)
             .map_err(IssueError::Signing)?;
 

@@ -2,12 +2,13 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
-use jsonwebtoken::{Algorithm, EncodingKey};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use store::{KeyStatus, SigningKeyMaterial, StoreHandle};
 
 use crate::AuthError;
@@ -15,6 +16,9 @@ use crate::AuthError;
 /// The one algorithm keys may be pinned to today. A stored key with another algorithm is
 /// skipped (its tokens get `token_key_unknown`) rather than trusted with an unknown scheme.
 pub(crate) const SUPPORTED_ALGORITHM: &str = "EdDSA";
+
+/// [`SUPPORTED_ALGORITHM`] as `jsonwebtoken` names it, for minting.
+const MINTED_ALGORITHM: Algorithm = Algorithm::EdDSA;
 
 const ED25519_PUBLIC_KEY_LEN: usize = 32;
 
@@ -34,6 +38,10 @@ pub struct Keyring {
 /// One consistent key set.
 pub(crate) struct KeyringState {
     verify_keys: HashMap<String, Arc<VerifyKey>>,
+    /// Each verify key under the exact base64url header segment this service mints for its
+    /// `kid` (see [`minted_header`]): a token whose first segment is byte-identical to one of
+    /// these has that header, so its decoding can be skipped. Any other header is decoded.
+    minted_headers: HashMap<Box<str>, Arc<VerifyKey>>,
     active: Option<ActiveKey>,
 }
 
@@ -53,7 +61,6 @@ impl VerifyKey {
 /// The key new tokens are signed with.
 pub(crate) struct ActiveKey {
     pub(crate) kid: String,
-    pub(crate) algorithm: Algorithm,
     pub(crate) encoding: EncodingKey,
 }
 
@@ -118,6 +125,11 @@ impl KeyringState {
         self.verify_keys.get(kid)
     }
 
+    /// The key whose minted header segment is exactly `segment`, if any.
+    pub(crate) fn key_for_minted_header(&self, segment: &str) -> Option<&Arc<VerifyKey>> {
+        self.minted_headers.get(segment)
+    }
+
     pub(crate) fn active(&self) -> Option<&ActiveKey> {
         self.active.as_ref()
     }
@@ -142,12 +154,13 @@ async fn load_state(store: &StoreHandle) -> Result<KeyringState, AuthError> {
     let active = store.active_signing_key().await.map_err(AuthError::store)?;
 
     let mut verify_keys = HashMap::with_capacity(keys.len());
+    let mut minted_headers = HashMap::with_capacity(keys.len());
     for key in keys {
         match key.status {
             KeyStatus::Active | KeyStatus::VerifyOnly => {}
             KeyStatus::Retired => continue,
         }
-        if supported_algorithm(&key.algorithm).is_none() {
+        if key.algorithm != SUPPORTED_ALGORITHM {
             tracing::warn!(kid = %key.kid, algorithm = %key.algorithm, "skipping signing key with unsupported algorithm");
             continue;
         }
@@ -155,27 +168,48 @@ async fn load_state(store: &StoreHandle) -> Result<KeyringState, AuthError> {
             tracing::warn!(kid = %key.kid, "skipping signing key with a malformed public key");
             continue;
         };
-        verify_keys.insert(
-            key.kid,
-            Arc::new(VerifyKey {
-                public: UnparsedPublicKey::new(&ED25519, public),
-            }),
+        let verify_key = Arc::new(VerifyKey {
+            public: UnparsedPublicKey::new(&ED25519, public),
+        });
+        minted_headers.insert(
+            minted_header_segment(&key.kid)?.into_boxed_str(),
+            Arc::clone(&verify_key),
         );
+        verify_keys.insert(key.kid, verify_key);
     }
 
     let active = active.map(active_key).transpose()?;
     Ok(KeyringState {
         verify_keys,
+        minted_headers,
         active,
     })
+}
+
+/// The JOSE header of every token this service mints under `kid`: `typ`, `alg` and `kid`.
+pub(crate) fn minted_header(kid: &str) -> Header {
+    let mut header = Header::new(MINTED_ALGORITHM);
+    header.kid = Some(kid.to_owned());
+    header
+}
+
+/// The first segment of a token minted under `kid`, encoded as `jsonwebtoken::encode` does
+/// (base64url without padding of the header's JSON).
+fn minted_header_segment(kid: &str) -> Result<String, AuthError> {
+    let json = serde_json::to_vec(&minted_header(kid)).map_err(|_| AuthError::Internal {
+        reason: "a token header does not serialize",
+    })?;
+    Ok(URL_SAFE_NO_PAD.encode(json))
 }
 
 /// Checks the active key's private half parses and matches its public half, so a bad key is
 /// found at load rather than when the first token is minted.
 fn active_key(material: SigningKeyMaterial) -> Result<ActiveKey, AuthError> {
-    let algorithm = supported_algorithm(&material.key.algorithm).ok_or(AuthError::Internal {
-        reason: "active signing key has an unsupported algorithm",
-    })?;
+    if material.key.algorithm != SUPPORTED_ALGORITHM {
+        return Err(AuthError::Internal {
+            reason: "active signing key has an unsupported algorithm",
+        });
+    }
     let pkcs8 = material.private_key_pkcs8.expose_secret();
     let pair = Ed25519KeyPair::from_pkcs8(pkcs8).map_err(|_| AuthError::Internal {
         reason: "active signing key does not parse as ed25519 pkcs#8",
@@ -187,14 +221,80 @@ fn active_key(material: SigningKeyMaterial) -> Result<ActiveKey, AuthError> {
     }
     Ok(ActiveKey {
         kid: material.key.kid,
-        algorithm,
         encoding: EncodingKey::from_ed_der(pkcs8),
     })
 }
 
-fn supported_algorithm(name: &str) -> Option<Algorithm> {
-    if name != SUPPORTED_ALGORITHM {
-        return None;
+#[cfg(test)]
+mod tests {
+    use std::str::FromStr;
+
+    use super::*;
+
+    #[test]
+    fn minted_algorithm_is_the_supported_one() {
+        assert_eq!(
+            Algorithm::from_str(SUPPORTED_ALGORITHM).ok(),
+            Some(MINTED_ALGORITHM)
+        );
     }
-    Algorithm::from_str(name).ok()
+
+    #[tokio::test]
+    async fn a_minted_tokens_header_segment_finds_its_key_without_decoding() {
+        let store: StoreHandle = Arc::new(
+            store::SqliteStore::connect("sqlite::memory:", store::MasterKey::generate())
+                .await
+                .expect("store"),
+        );
+        let keyring = Keyring::load(&store).await.expect("keyring");
+        let settings = crate::TokenSettings {
+            issuer: "i".to_owned(),
+            audience: "a".to_owned(),
+            leeway_secs: 0,
+            default_ttl_secs: 60,
+            max_ttl_secs: 60,
+        };
+        let issuer = crate::Issuer::new(store.clone(), Arc::clone(&keyring), settings);
+        issuer.ensure_signing_key(1_000).await.expect("key");
+        let binding = store
+            .create_binding(
+                store::NewBinding {
+                    org_id: "org".to_owned(),
+                    api_key: store::Secret::from("KEYsecret".to_owned()),
+                    scopes: vec![],
+                    rate_limit: None,
+                },
+                1_000,
+            )
+            .await
+            .expect("binding");
+        let token = issuer
+            .issue(&binding, crate::IssueRequest::default(), 1_000)
+            .await
+            .expect("minted")
+            .token;
+
+        let state = keyring.current();
+        let kid = keyring.active_kid().expect("active key");
+        let header = token.split('.').next().expect("header segment");
+        let by_segment = state.key_for_minted_header(header).expect("fast path hit");
+        assert!(Arc::ptr_eq(
+            by_segment,
+            state.verify_key(&kid).expect("by kid")
+        ));
+        // A segment that differs by one byte is not found, and takes the decoding path.
+        let other = format!("{header}A");
+        assert!(state.key_for_minted_header(&other).is_none());
+    }
+
+    #[test]
+    fn minted_header_segment_decodes_to_the_minted_header() {
+        let segment = minted_header_segment("bp-0123").expect("encodes");
+        let json = URL_SAFE_NO_PAD.decode(segment).expect("base64url");
+        let header: serde_json::Value = serde_json::from_slice(&json).expect("json");
+        assert_eq!(
+            header,
+            serde_json::json!({"typ": "JWT", "alg": "EdDSA", "kid": "bp-0123"})
+        );
+    }
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use auth::{MAX_TOKEN_BYTES, Verifier};
+use aws_lc_rs::signature::Ed25519KeyPair;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -19,6 +20,49 @@ async fn a_minted_token_authenticates_with_its_claims() {
     assert_eq!(ok.claims.jti, issued.jti);
     assert_eq!(ok.credential.org_id, "org-1");
     assert_eq!(ok.claims.exp, NOW + 900);
+}
+
+#[tokio::test]
+async fn a_header_encoded_otherwise_than_minted_verifies_the_same() {
+    // Minted tokens' header segment is recognised byte for byte without decoding; the same
+    // header with its members in another order (or with spaces) is decoded and checked.
+    let h = Harness::new().await;
+    let (kid, _) = h.active_key().await;
+    let minted = h.issue().await.token;
+    let minted_header = minted.split('.').next().unwrap();
+    for header in [
+        json!({"kid": kid, "alg": "EdDSA"}),
+        json!({"alg": "EdDSA", "typ": "JWT", "kid": kid}),
+    ] {
+        let token = h.forge(&header, &h.claims()).await;
+        assert_ne!(token.split('.').next().unwrap(), minted_header);
+        let ok = h.auth(&token, NOW).await.unwrap();
+        assert_eq!(ok.claims.bid, h.binding.id);
+    }
+    let (_, pair) = h.active_key().await;
+    let spaced = URL_SAFE_NO_PAD.encode(format!(r#"{{ "alg": "EdDSA", "kid": "{kid}" }}"#));
+    let message = format!("{spaced}.{}", b64_json(&h.claims()));
+    let signature = URL_SAFE_NO_PAD.encode(pair.sign(message.as_bytes()).as_ref());
+    let ok = h
+        .auth(&format!("{message}.{signature}"), NOW)
+        .await
+        .unwrap();
+    assert_eq!(ok.claims.sub, "org-1");
+}
+
+#[tokio::test]
+async fn a_minted_header_with_a_foreign_signature_is_rejected() {
+    // The fast path picks the key from the header bytes; the signature is still checked.
+    let h = Harness::new().await;
+    let minted = h.issue().await.token;
+    let header = minted.split('.').next().unwrap();
+    let foreign = Ed25519KeyPair::generate().unwrap();
+    let message = format!("{header}.{}", b64_json(&h.claims()));
+    let signature = URL_SAFE_NO_PAD.encode(foreign.sign(message.as_bytes()).as_ref());
+    assert_refused(
+        h.auth(&format!("{message}.{signature}"), NOW).await,
+        "token_signature_invalid",
+    );
 }
 
 #[tokio::test]
