@@ -32,6 +32,7 @@ use tokio::sync::oneshot;
 use tower_service::Service as _;
 
 use crate::error::{DataplaneError, UpstreamError};
+use crate::metrics::ConnectionCounters;
 use crate::settings::{DataplaneSettings, Upstream};
 
 /// Idle connections kept to the upstream; enough for bursts without hoarding sockets.
@@ -90,7 +91,8 @@ impl UpstreamClient {
     /// Sends `request` (origin-form target, upstream headers already set except `Host`) and
     /// waits for the response head. `upload`: the progress of a request body that is not
     /// empty, shared with the access record. `max_body_bytes` caps the bytes streamed
-    /// upstream; a body that grows past it aborts the upstream request.
+    /// upstream; a body that grows past it aborts the upstream request. A connection opened
+    /// for the request is counted in `opened`.
     ///
     /// The response timeout starts when the request body has been sent (or abandoned), so a
     /// large upload is not cut by it; the response body then streams without a deadline.
@@ -105,6 +107,7 @@ impl UpstreamClient {
         request: Request<Incoming>,
         max_body_bytes: Option<u64>,
         upload: Option<Arc<Upload>>,
+        opened: &ConnectionCounters,
     ) -> Result<Response<UpstreamBody>, SendError> {
         let (parts, body) = request.into_parts();
         let mut request = Request::from_parts(
@@ -121,7 +124,11 @@ impl UpstreamClient {
             attempts += 1;
             let connection = match self.pool.checkout() {
                 Some(connection) => connection,
-                None => self.pool.connect().await.map_err(SendError::Upstream)?,
+                None => {
+                    let connection = self.pool.connect().await.map_err(SendError::Upstream)?;
+                    opened.opened(matches!(connection, Checkout::Http2(_)));
+                    connection
+                }
             };
             let sent = match connection {
                 Checkout::Http1(connection, reused) => {

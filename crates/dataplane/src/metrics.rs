@@ -31,6 +31,7 @@ pub(crate) mod names {
     pub(crate) const IN_FLIGHT: &str = "in_flight_requests";
     pub(crate) const REQUEST_BODY: &str = "request_body";
     pub(crate) const RESPONSE_BODY: &str = "response_body";
+    pub(crate) const UPSTREAM_CONNECTIONS: &str = "upstream_connections_opened";
 }
 
 /// `method` label values; the last one stands for any other method.
@@ -71,6 +72,37 @@ struct RefusalLabels {
     code: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConnectionLabels {
+    protocol: &'static str,
+}
+
+/// Upstream connections opened, by the protocol ALPN settled on (HTTP/1.1 without TLS).
+#[derive(Debug, Clone)]
+pub(crate) struct ConnectionCounters {
+    http1: Counter,
+    http2: Counter,
+}
+
+impl ConnectionCounters {
+    fn new(family: &Family<ConnectionLabels, Counter>) -> Self {
+        let counter = |protocol| family.get_or_create(&ConnectionLabels { protocol }).clone();
+        Self {
+            http1: counter("http1"),
+            http2: counter("http2"),
+        }
+    }
+
+    /// An upstream connection was opened (TCP, TLS and the HTTP handshake all done).
+    pub(crate) fn opened(&self, http2: bool) {
+        if http2 {
+            self.http2.inc();
+        } else {
+            self.http1.inc();
+        }
+    }
+}
+
 type HistogramFamily<S> = Family<S, Histogram, fn() -> Histogram>;
 
 /// The data plane's metric families. Create one in the binary, [`register`](Self::register)
@@ -86,6 +118,7 @@ pub struct DataplaneMetrics {
     in_flight: Gauge,
     request_body_bytes: Counter,
     response_body_bytes: Counter,
+    upstream_connections: Family<ConnectionLabels, Counter>,
 }
 
 impl Default for DataplaneMetrics {
@@ -106,6 +139,7 @@ impl Default for DataplaneMetrics {
             in_flight: Gauge::default(),
             request_body_bytes: Counter::default(),
             response_body_bytes: Counter::default(),
+            upstream_connections: Family::default(),
         }
     }
 }
@@ -157,6 +191,11 @@ impl DataplaneMetrics {
             Unit::Bytes,
             self.response_body_bytes.clone(),
         );
+        registry.register(
+            names::UPSTREAM_CONNECTIONS,
+            "Connections opened to the upstream, by protocol",
+            self.upstream_connections.clone(),
+        );
     }
 }
 
@@ -179,6 +218,8 @@ pub(crate) struct Series {
     upstream: Box<[OnceLock<Histogram>]>,
     /// In [`ErrorCode::ALL`] order.
     refusals: Vec<(ErrorCode, Counter)>,
+    /// Both protocols exported from the start (at 0).
+    connections: ConnectionCounters,
 }
 
 /// Where a finished request goes in the metrics; computed once per request, no allocation.
@@ -219,13 +260,20 @@ impl Series {
                 (*code, counter)
             })
             .collect();
+        let connections = ConnectionCounters::new(&metrics.upstream_connections);
         Self {
             metrics,
             groups,
             requests,
             upstream,
             refusals,
+            connections,
         }
+    }
+
+    /// The counters of upstream connections opened.
+    pub(crate) fn connections(&self) -> &ConnectionCounters {
+        &self.connections
     }
 
     /// The series key of a request; `api_group` is `None` when it was not routed.

@@ -265,6 +265,7 @@ impl Proxy {
                 Request::from_parts(parts, body),
                 self.settings.max_body_bytes,
                 upload,
+                self.series.connections(),
             )
             .await
             .map_err(|err| match err {

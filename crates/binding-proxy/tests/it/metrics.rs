@@ -138,6 +138,21 @@ async fn known_traffic_is_counted_by_method_group_class_and_code() {
         0.0
     );
     assert_eq!(value(&samples, "binding_proxy_in_flight_requests"), 0.0);
+    // The three proxied calls, one after another, shared one kept-alive upstream connection.
+    assert_eq!(
+        value(
+            &samples,
+            "binding_proxy_upstream_connections_opened_total{protocol=\"http1\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(
+            &samples,
+            "binding_proxy_upstream_connections_opened_total{protocol=\"http2\"}"
+        ),
+        0.0
+    );
     // Three verified tokens (the token-less calls never reach the cache): the first a miss.
     let token_cache = |result: &str| {
         value(
