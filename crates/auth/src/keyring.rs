@@ -12,6 +12,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use store::{KeyStatus, SigningKeyMaterial, StoreHandle};
 
 use crate::AuthError;
+use crate::verify::checked_header_kid;
 
 /// The one algorithm keys may be pinned to today. A stored key with another algorithm is
 /// skipped (its tokens get `token_key_unknown`) rather than trusted with an unknown scheme.
@@ -171,10 +172,13 @@ async fn load_state(store: &StoreHandle) -> Result<KeyringState, AuthError> {
         let verify_key = Arc::new(VerifyKey {
             public: UnparsedPublicKey::new(&ED25519, public),
         });
-        minted_headers.insert(
-            minted_header_segment(&key.kid)?.into_boxed_str(),
-            Arc::clone(&verify_key),
-        );
+        // Only a header that would pass every check, and name this key, may skip them.
+        let segment = minted_header_segment(&key.kid)?;
+        if checked_header_kid(&segment).is_ok_and(|kid| kid == key.kid) {
+            minted_headers.insert(segment.into_boxed_str(), Arc::clone(&verify_key));
+        } else {
+            tracing::warn!(kid = %key.kid, "minted header fails the header checks; its tokens are decoded in full");
+        }
         verify_keys.insert(key.kid, verify_key);
     }
 

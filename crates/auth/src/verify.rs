@@ -207,6 +207,8 @@ fn is_compact_jws(token: &[u8]) -> bool {
     // Fixed-size blocks with byte-wide accumulators and no early exit, so the compiler turns
     // the classification into vector compares (a token is ≈ 450 bytes, checked on every miss).
     const BLOCK: usize = 32;
+    // `classify` counts a block's dots in a `u8`.
+    const _: () = assert!(BLOCK <= u8::MAX as usize);
     let mut outside_alphabet = 0_u8;
     let mut dots = 0_usize;
     let blocks = token.chunks_exact(BLOCK);
@@ -246,7 +248,15 @@ fn key_for_header<'k>(
     keys: &'k KeyringState,
     header: &str,
 ) -> Result<&'k Arc<VerifyKey>, AuthError> {
-    let header = decode_header(header)?;
+    let kid = checked_header_kid(header)?;
+    keys.verify_key(&kid).ok_or(AuthError::TokenKeyUnknown)
+}
+
+/// The `kid` of a header segment that passes every header check (decoding, no key-source or
+/// `crit` parameter, the pinned `alg`, a `kid`). The keyring runs each minted header through
+/// this at load, so a header that selects a key without decoding is one that would pass.
+pub(crate) fn checked_header_kid(segment: &str) -> Result<String, AuthError> {
+    let header = decode_header(segment)?;
     if header.forbidden_param {
         return Err(AuthError::TokenHeaderRejected);
     }
@@ -258,10 +268,7 @@ fn key_for_header<'k>(
     if alg != SUPPORTED_ALGORITHM {
         return Err(AuthError::TokenAlgorithmRejected);
     }
-    let Some(kid) = header.kid else {
-        return Err(AuthError::TokenMalformed);
-    };
-    keys.verify_key(&kid).ok_or(AuthError::TokenKeyUnknown)
+    header.kid.ok_or(AuthError::TokenMalformed)
 }
 
 /// What the verifier needs from a JOSE header: `alg`, `kid`, and whether any parameter that
@@ -394,14 +401,27 @@ mod tests {
         ] {
             assert!(!is_compact_jws(bad.as_bytes()), "{bad:?}");
         }
-        // Every byte outside the alphabet is refused, wherever it sits.
-        for byte in 0..=u8::MAX {
-            let allowed = byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_');
-            let mut token = b"ab.cd.ef".to_vec();
-            token[4] = byte;
-            // A dot there makes four segments: refused too.
-            assert_eq!(is_compact_jws(&token), allowed, "byte {byte}");
+        // Every byte outside the alphabet is refused, wherever it sits: inside a full block
+        // (the first and the second) and in the tail.
+        let long = format!("{}.{}.{}", "a".repeat(40), "b".repeat(40), "c".repeat(10));
+        assert!(is_compact_jws(long.as_bytes()));
+        // 92 bytes: blocks 0..32 and 32..64, a 28-byte tail; the dots are at 40 and 81.
+        for position in [0, 5, 31, 32, 50, 63, 64, 70, 91] {
+            for byte in 0..=u8::MAX {
+                let allowed = byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_');
+                let mut token = long.clone().into_bytes();
+                token[position] = byte;
+                // A dot there makes four segments: refused too.
+                assert_eq!(is_compact_jws(&token), allowed, "byte {byte} at {position}");
+            }
         }
+        // The second dot in the tail, or missing there.
+        assert!(is_compact_jws(
+            format!("{}.{}.x", "a".repeat(40), "b".repeat(50)).as_bytes()
+        ));
+        assert!(!is_compact_jws(
+            format!("{}.{}x", "a".repeat(40), "b".repeat(50)).as_bytes()
+        ));
     }
 
     #[test]
