@@ -161,7 +161,8 @@ def report(out: Path) -> str:
     lines = [SECTION, ""]
     lines += [
         "One command: `scripts/bench-peers` (`--quick` for shorter runs, `--no-write` to leave this",
-        "file alone). It installs nginx, HAProxy, wrk and h2load from Debian when absent, builds",
+        "file alone, `--rounds=N` for more interleaved rounds on a busy machine). It installs nginx,",
+        "HAProxy, wrk and h2load from Debian when absent, builds",
         "binding-proxy in release and writes this section (replaced on each run). 127.0.0.1 only.",
         "",
         f"Run of {meta['date']}"
