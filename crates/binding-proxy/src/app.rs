@@ -197,6 +197,7 @@ pub(crate) async fn run(
                 connect_timeout: config.upstream_connect_timeout,
                 response_timeout: config.upstream_response_timeout,
                 pool_idle_timeout: config.upstream_pool_idle_timeout,
+                upstream_ca_file: config.upstream_ca_file.clone(),
                 header_read_timeout: config.header_read_timeout,
                 max_header_bytes: config.max_header_bytes,
                 scopes: config.scopes.clone(),

@@ -84,6 +84,7 @@ struct RawUpstream {
     connect_timeout_ms: u64,
     response_timeout_ms: u64,
     pool_idle_timeout_secs: u64,
+    ca_file: Option<PathBuf>,
 }
 
 impl Default for RawUpstream {
@@ -93,6 +94,7 @@ impl Default for RawUpstream {
             connect_timeout_ms: 2_000,
             response_timeout_ms: 30_000,
             pool_idle_timeout_secs: 90,
+            ca_file: None,
         }
     }
 }
@@ -321,6 +323,7 @@ pub(crate) struct Config {
     pub(crate) upstream_connect_timeout: Duration,
     pub(crate) upstream_response_timeout: Duration,
     pub(crate) upstream_pool_idle_timeout: Duration,
+    pub(crate) upstream_ca_file: Option<PathBuf>,
     pub(crate) admin_listen: SocketAddr,
     pub(crate) admin_token_sha256: Vec<[u8; 32]>,
     pub(crate) probe_path: String,
@@ -734,6 +737,7 @@ impl TryFrom<RawConfig> for Config {
             upstream_connect_timeout,
             upstream_response_timeout,
             upstream_pool_idle_timeout,
+            upstream_ca_file: raw.upstream.ca_file,
             admin_listen,
             admin_token_sha256,
             probe_path: raw.admin.probe_path,

@@ -1,5 +1,7 @@
 //! Start-up errors, per-request refusals, and the one mapping from a refusal to a response.
 
+use std::path::PathBuf;
+
 use auth::AuthError;
 use auth::error_document::{ErrorCode, error_json};
 use http::Response;
@@ -55,6 +57,15 @@ pub enum DataplaneError {
     /// The TLS client configuration could not be built.
     #[error("upstream tls configuration failed")]
     Tls(#[source] rustls::Error),
+    /// `upstream_ca_file` cannot be used: unreadable, not PEM, no certificate in it, or a
+    /// certificate that cannot be a trust anchor.
+    #[error("upstream ca file {}: {problem}", path.display())]
+    UpstreamCa {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
 }
 
 /// Why the upstream exchange failed. Whose fault: the upstream's (502/504).

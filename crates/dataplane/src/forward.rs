@@ -10,6 +10,7 @@
 //! in its own task, as multiplexing needs.
 
 use std::future::poll_fn;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, Weak};
@@ -27,6 +28,8 @@ use hyper::client::conn::{TrySendError, http1, http2};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder, MaybeHttpsStream};
 use hyper_util::client::legacy::connect::{Connection as _, HttpConnector};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tower_service::Service as _;
@@ -53,8 +56,8 @@ pub(crate) struct UpstreamClient {
 }
 
 impl UpstreamClient {
-    /// Builds the connector (TCP: connect timeout, keep-alive, nodelay; TLS: webpki roots,
-    /// aws-lc-rs, ALPN h2 + http/1.1). No connection is opened yet.
+    /// Builds the connector (TCP: connect timeout, keep-alive, nodelay; TLS: Mozilla's roots
+    /// plus `upstream_ca_file`'s, aws-lc-rs, ALPN h2 + http/1.1). No connection is opened yet.
     pub(crate) fn new(
         settings: &DataplaneSettings,
         upstream: &Upstream,
@@ -65,10 +68,8 @@ impl UpstreamClient {
         tcp.set_connect_timeout(Some(settings.connect_timeout));
         tcp.set_keepalive(Some(settings.pool_idle_timeout));
         tcp.set_nodelay(true);
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let connector = HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(provider)
-            .map_err(DataplaneError::Tls)?
+            .with_tls_config(tls_config(settings.upstream_ca_file.as_deref())?)
             .https_or_http()
             .enable_http1()
             .enable_http2()
@@ -260,6 +261,37 @@ impl UpstreamClient {
             }
         }
     }
+}
+
+/// The TLS client configuration for the upstream: rustls on aws-lc-rs, its safe default
+/// protocol versions, Mozilla's roots and, when given, the CA certificates of `ca_file`.
+fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, DataplaneError> {
+    let mut roots =
+        rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = ca_file {
+        let problem = |problem| DataplaneError::UpstreamCa {
+            path: path.to_owned(),
+            problem,
+        };
+        let pem = std::fs::read(path).map_err(|_| problem("cannot be read"))?;
+        let certificates = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| problem("is not valid PEM"))?;
+        if certificates.is_empty() {
+            return Err(problem("holds no PEM certificate"));
+        }
+        for certificate in certificates {
+            roots
+                .add(certificate)
+                .map_err(|_| problem("holds a certificate that cannot be a trust anchor"))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(DataplaneError::Tls)?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 /// `scheme://authority/`: what the connector dials.

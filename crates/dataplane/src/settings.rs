@@ -1,5 +1,6 @@
 //! Data-plane settings and their start-up checks.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use auth::scope::ScopeTable;
@@ -29,6 +30,10 @@ pub struct DataplaneSettings {
     pub response_timeout: Duration,
     /// How long an idle pooled upstream connection is kept.
     pub pool_idle_timeout: Duration,
+    /// A PEM file of CA certificates trusted for the upstream's TLS certificate, in addition
+    /// to Mozilla's roots (an egress proxy that re-signs TLS, a private test upstream).
+    /// `None` (the default): Mozilla's roots only. Read once, at start-up.
+    pub upstream_ca_file: Option<PathBuf>,
     /// Limit for a client to send its request headers (HTTP/1).
     pub header_read_timeout: Duration,
     /// Largest request head accepted (HTTP/1 read buffer, HTTP/2 header list); at least 8192.
@@ -95,6 +100,7 @@ impl Default for DataplaneSettings {
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(30),
             pool_idle_timeout: Duration::from_secs(90),
+            upstream_ca_file: None,
             header_read_timeout: Duration::from_secs(10),
             max_header_bytes: 64 * 1024,
             scopes: ScopeTable::defaults(),

@@ -58,3 +58,40 @@ fn missing_config_file_is_an_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/binding-proxy.toml"));
 }
+
+#[test]
+fn an_unreadable_upstream_ca_file_stops_start_up_naming_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = Command::new(bin())
+        .arg("serve")
+        .env_clear()
+        .current_dir(dir.path())
+        .env("BINDING_PROXY__DATAPLANE__LISTEN", "127.0.0.1:0")
+        .env("BINDING_PROXY__ADMIN__LISTEN", "127.0.0.1:0")
+        .env(
+            "BINDING_PROXY__UPSTREAM__CA_FILE",
+            "/nonexistent/upstream-ca.pem",
+        )
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run binding-proxy");
+    // A safety net so a wiring mistake (the file ignored, the service up) fails instead of
+    // hanging; never the thing asserted.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().expect("kill");
+            panic!("binding-proxy started with an unreadable upstream.ca_file");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("read stderr");
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("/nonexistent/upstream-ca.pem"), "{stderr}");
+    assert!(stderr.contains("cannot be read"), "{stderr}");
+}

@@ -39,6 +39,7 @@ fn every_configuration_section_is_documented() {
         "connect_timeout_ms",
         "response_timeout_ms",
         "pool_idle_timeout_secs",
+        "ca_file",
         "token_sha256",
         "probe_path",
         "probe_timeout_ms",

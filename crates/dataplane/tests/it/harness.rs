@@ -58,6 +58,8 @@ pub(crate) struct Options {
     pub(crate) max_connections: usize,
     pub(crate) pool_idle_timeout: Duration,
     pub(crate) connect_timeout: Duration,
+    /// Extra CA certificates (PEM) trusted for the upstream.
+    pub(crate) upstream_ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -73,6 +75,7 @@ impl Default for Options {
             max_connections: 10_000,
             pool_idle_timeout: Duration::from_secs(90),
             connect_timeout: Duration::from_secs(5),
+            upstream_ca_file: None,
         }
     }
 }
@@ -196,6 +199,7 @@ impl Stack {
             client_idle_timeout: options.client_idle_timeout,
             max_connections: options.max_connections,
             pool_idle_timeout: options.pool_idle_timeout,
+            upstream_ca_file: options.upstream_ca_file,
             ..DataplaneSettings::default()
         };
         let readiness = Readiness::new(true);

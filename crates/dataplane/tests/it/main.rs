@@ -17,3 +17,4 @@ mod scopes;
 mod shutdown;
 mod smuggling;
 mod upstream;
+mod upstream_tls;
