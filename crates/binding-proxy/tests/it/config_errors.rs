@@ -93,5 +93,5 @@ fn an_unreadable_upstream_ca_file_stops_start_up_naming_it() {
         .expect("read stderr");
     assert!(!status.success(), "{stderr}");
     assert!(stderr.contains("/nonexistent/upstream-ca.pem"), "{stderr}");
-    assert!(stderr.contains("cannot be read"), "{stderr}");
+    assert!(stderr.contains("does not exist"), "{stderr}");
 }

@@ -33,6 +33,11 @@ struct Pki {
 }
 
 fn pki() -> Pki {
+    pki_for(SanType::IpAddress([127, 0, 0, 1].into()))
+}
+
+/// A CA, and a leaf for `name` signed by it.
+fn pki_for(name: SanType) -> Pki {
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     let ca_key = KeyPair::generate().unwrap();
@@ -40,7 +45,7 @@ fn pki() -> Pki {
     let issuer = Issuer::new(ca_params, ca_key);
 
     let mut leaf_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    leaf_params.subject_alt_names = vec![SanType::IpAddress([127, 0, 0, 1].into())];
+    leaf_params.subject_alt_names = vec![name];
     let leaf_key = KeyPair::generate().unwrap();
     let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
     Pki {
@@ -50,9 +55,10 @@ fn pki() -> Pki {
     }
 }
 
-/// What the TLS upstream saw: connections accepted and requests answered.
+/// What the TLS upstream saw: TCP connections, TLS handshakes completed, requests answered.
 #[derive(Default)]
 struct Seen {
+    tcp: AtomicUsize,
     connections: AtomicUsize,
     requests: AtomicUsize,
 }
@@ -79,6 +85,7 @@ async fn tls_upstream(pki: &Pki, alpn: &[&[u8]]) -> (SocketAddr, Arc<Seen>) {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
+            counts.tcp.fetch_add(1, Ordering::SeqCst);
             let acceptor = acceptor.clone();
             let counts = Arc::clone(&counts);
             tokio::spawn(async move {
@@ -196,11 +203,45 @@ async fn an_upstream_certificate_the_proxy_cannot_verify_gets_no_request() {
     let reply = stack.get(&format!("{PREFIX}/balance")).await;
     assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
     assert_eq!(reply.code(), "upstream_unavailable");
+    assert!(seen.tcp.load(Ordering::SeqCst) >= 1);
     assert_eq!(seen.connections.load(Ordering::SeqCst), 0);
     assert_eq!(seen.requests.load(Ordering::SeqCst), 0);
     // No detail about the TLS failure, and certainly no key, reaches the client.
     let body = String::from_utf8_lossy(&reply.body);
     assert!(!body.contains(API_KEY), "{body}");
+}
+
+#[tokio::test]
+async fn with_a_ca_file_an_upstream_signed_by_another_ca_still_gets_no_request() {
+    let upstream_pki = pki();
+    let (addr, seen) = tls_upstream(&upstream_pki, &[b"h2", b"http/1.1"]).await;
+    // Trust is extended to another CA; the upstream's is still unknown.
+    let (_dir, other_ca) = write_ca(&pki());
+    let stack = stack_for(addr, Some(other_ca)).await;
+
+    let reply = stack.get(&format!("{PREFIX}/balance")).await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(reply.code(), "upstream_unavailable");
+    // Reached over TCP, refused in the handshake.
+    assert!(seen.tcp.load(Ordering::SeqCst) >= 1);
+    assert_eq!(seen.connections.load(Ordering::SeqCst), 0);
+    assert_eq!(seen.requests.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_trusted_ca_does_not_vouch_for_another_name() {
+    // A certificate from the trusted CA, for a name that is not the one the proxy dials.
+    let pki = pki_for(SanType::DnsName("upstream.test".try_into().unwrap()));
+    let (addr, seen) = tls_upstream(&pki, &[b"h2", b"http/1.1"]).await;
+    let (_dir, ca) = write_ca(&pki);
+    let stack = stack_for(addr, Some(ca)).await;
+
+    let reply = stack.get(&format!("{PREFIX}/balance")).await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(reply.code(), "upstream_unavailable");
+    assert!(seen.tcp.load(Ordering::SeqCst) >= 1);
+    assert_eq!(seen.connections.load(Ordering::SeqCst), 0);
+    assert_eq!(seen.requests.load(Ordering::SeqCst), 0);
 }
 
 #[tokio::test]
@@ -212,7 +253,7 @@ async fn an_unusable_upstream_ca_file_stops_start_up() {
     let empty = dir.path().join("empty.pem");
     std::fs::write(&empty, "no certificate here\n").unwrap();
     for (path, problem) in [
-        (missing, "cannot be read"),
+        (missing, "does not exist"),
         (not_pem, "is not valid PEM"),
         (empty, "holds no PEM certificate"),
     ] {
