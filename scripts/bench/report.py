@@ -4,6 +4,9 @@
 usage:
   report.py slowest RUNS.tsv         median saturation req/s of the slowest cached subject
   report.py latency H2LOAD.log       "p50 p99 count" (seconds) of an h2load --log-file
+  report.py noise RUNS.tsv           "noisy spread scenario subject": the widest spread of one
+                                     subject's rounds (max − min over median requests/s), and
+                                     1 when it is above NOISY
   report.py report OUT_DIR           prints the "Peer benchmark" section
   report.py write REPORT.md DOC.md   replaces (or appends) that section in DOC.md
 
@@ -27,6 +30,8 @@ import sys
 from pathlib import Path
 
 SECTION = "## Peer benchmark"
+# Rounds of one subject spreading by more than this (of their median) make a run noisy.
+NOISY = 0.10
 PROXIES = ("nginx", "haproxy-jwt", "binding-proxy", "binding-proxy-cold")
 
 
@@ -140,6 +145,20 @@ def key_values(path: Path) -> dict:
     return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
 
 
+def noise(runs: dict) -> tuple:
+    """The widest spread of one subject's rounds in a load scenario: (max − min) / median of
+    requests/s, with the scenario and subject; (0.0, "", "") with fewer than two rounds."""
+    worst = (0.0, "", "")
+    for (scenario, subject), r in runs.items():
+        if scenario not in ("cached", "cold", "orgs", "h2") or len(r) < 2:
+            continue
+        rps = [x["rps"] for x in r]
+        middle = statistics.median(rps)
+        if middle > 0:
+            worst = max(worst, ((max(rps) - min(rps)) / middle, scenario, subject))
+    return worst
+
+
 def slowest(runs_tsv: Path) -> int:
     runs = load_runs(runs_tsv)
     rates = [med(v, "rps") for (sc, _), v in runs.items() if sc == "cached"]
@@ -183,6 +202,21 @@ def report(out: Path) -> str:
         "(A B C D, D C B A, A B C D, …), medians, and each subject's best round (other tenants only add time). CPU = utime + stime of all the subject's processes from",
         "`/proc/<pid>/stat` around each run. The machine is shared: single rounds move by up to 40%.",
         "",
+    ]
+    spread, spread_scenario, spread_subject = noise(runs)
+    if spread_subject:
+        lines += [
+            f"Noise of this run: one subject's rounds spread by up to {spread:.0%} of their median "
+            f"({spread_subject}, {spread_scenario})"
+            + (
+                ". **A noisy run**: compare best rounds, or run again when the machine is quiet "
+                "(`--rounds=5` helps)."
+                if spread > NOISY
+                else "; a quiet run."
+            ),
+            "",
+        ]
+    lines += [
         "Proofs before any load (the script stops if one fails):",
         "",
         "| subject | request | result |",
@@ -510,6 +544,9 @@ def main() -> None:
         print(slowest(Path(sys.argv[2])))
     elif cmd == "latency":
         sys.stdout.write(h2load_latency(Path(sys.argv[2])))
+    elif cmd == "noise":
+        spread, scenario, subject = noise(load_runs(Path(sys.argv[2])))
+        print(f"{int(spread > NOISY)}\t{spread:.0%}\t{scenario or '-'}\t{subject or '-'}")
     elif cmd == "report":
         sys.stdout.write(report(Path(sys.argv[2])))
     elif cmd == "write":
