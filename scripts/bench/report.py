@@ -212,7 +212,8 @@ def report(out: Path) -> str:
                 ". **A noisy run**: compare best rounds, or run again when the machine is quiet "
                 "(`--rounds=5` helps)."
                 if spread > NOISY
-                else "; a quiet run."
+                else "; the rounds agree (a machine that is slow the whole time is not caught by "
+                "this: compare nginx's CPU µs per request with other runs)."
             ),
             "",
         ]
