@@ -10,7 +10,6 @@ extern crate binding_proxy_dataplane as dataplane;
 mod forwarding;
 mod harness;
 mod limits;
-mod logs;
 mod pooling;
 mod refusals;
 mod scopes;

@@ -1,4 +1,24 @@
 //! What the proxy logs: one access line per request, never a secret or a query string.
+//!
+//! A test binary of its own. The log capture is a thread-local subscriber (`set_default`);
+//! tracing caches each call site's interest process-wide, and a call site first hit by a test
+//! on another thread while the capture was being set up could be cached as "never" — the
+//! access lines then went missing (seen once in CI). Alone in its process, the capture is the
+//! only subscriber there is.
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] fns: a failed unwrap is a failed test"
+)]
+
+// The package is `binding-proxy-dataplane`; the workspace imports it as `dataplane`.
+extern crate binding_proxy_dataplane as dataplane;
+
+#[path = "it/harness.rs"]
+#[allow(
+    dead_code,
+    reason = "the harness serves the `it` binary; this one uses part of it"
+)]
+mod harness;
 
 use std::io::Write;
 use std::sync::mpsc;
