@@ -141,6 +141,18 @@ async fn stack_for(addr: SocketAddr, ca_file: Option<PathBuf>) -> Stack {
     .await
 }
 
+/// Asks for `/v2/balance` and checks the upstream was reached over TCP but refused in the TLS
+/// handshake: 502 `upstream_unavailable`, no handshake completed, no request answered.
+async fn refused_in_the_handshake(stack: &Stack, seen: &Seen) -> crate::harness::Reply {
+    let reply = stack.get(&format!("{PREFIX}/balance")).await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
+    assert_eq!(reply.code(), "upstream_unavailable");
+    assert!(seen.tcp.load(Ordering::SeqCst) >= 1);
+    assert_eq!(seen.connections.load(Ordering::SeqCst), 0);
+    assert_eq!(seen.requests.load(Ordering::SeqCst), 0);
+    reply
+}
+
 #[tokio::test]
 async fn an_http2_upstream_over_tls_gets_every_request_on_one_connection() {
     let pki = pki();
@@ -200,12 +212,7 @@ async fn an_upstream_certificate_the_proxy_cannot_verify_gets_no_request() {
     // Mozilla's roots only: the private CA is not trusted.
     let stack = stack_for(addr, None).await;
 
-    let reply = stack.get(&format!("{PREFIX}/balance")).await;
-    assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
-    assert_eq!(reply.code(), "upstream_unavailable");
-    assert!(seen.tcp.load(Ordering::SeqCst) >= 1);
-    assert_eq!(seen.connections.load(Ordering::SeqCst), 0);
-    assert_eq!(seen.requests.load(Ordering::SeqCst), 0);
+    let reply = refused_in_the_handshake(&stack, &seen).await;
     // No detail about the TLS failure, and certainly no key, reaches the client.
     let body = String::from_utf8_lossy(&reply.body);
     assert!(!body.contains(API_KEY), "{body}");
@@ -219,13 +226,7 @@ async fn with_a_ca_file_an_upstream_signed_by_another_ca_still_gets_no_request()
     let (_dir, other_ca) = write_ca(&pki());
     let stack = stack_for(addr, Some(other_ca)).await;
 
-    let reply = stack.get(&format!("{PREFIX}/balance")).await;
-    assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
-    assert_eq!(reply.code(), "upstream_unavailable");
-    // Reached over TCP, refused in the handshake.
-    assert!(seen.tcp.load(Ordering::SeqCst) >= 1);
-    assert_eq!(seen.connections.load(Ordering::SeqCst), 0);
-    assert_eq!(seen.requests.load(Ordering::SeqCst), 0);
+    refused_in_the_handshake(&stack, &seen).await;
 }
 
 #[tokio::test]
@@ -236,12 +237,7 @@ async fn a_trusted_ca_does_not_vouch_for_another_name() {
     let (_dir, ca) = write_ca(&pki);
     let stack = stack_for(addr, Some(ca)).await;
 
-    let reply = stack.get(&format!("{PREFIX}/balance")).await;
-    assert_eq!(reply.status, StatusCode::BAD_GATEWAY);
-    assert_eq!(reply.code(), "upstream_unavailable");
-    assert!(seen.tcp.load(Ordering::SeqCst) >= 1);
-    assert_eq!(seen.connections.load(Ordering::SeqCst), 0);
-    assert_eq!(seen.requests.load(Ordering::SeqCst), 0);
+    refused_in_the_handshake(&stack, &seen).await;
 }
 
 #[tokio::test]
