@@ -72,7 +72,10 @@ async fn run(cli: Cli, serve_config: Option<Config>) -> ExitCode {
             }
         }
         Command::CheckConfig(args) => match load_config(&args) {
-            Ok(_) => {
+            Ok(config) => {
+                if let Err(reason) = check_files(&config) {
+                    return fail(&reason, 2);
+                }
                 let _ = writeln!(std::io::stdout(), "configuration is valid");
                 Ok(0)
             }
@@ -96,6 +99,20 @@ fn load_config(args: &ServeArgs) -> Result<Config, ExitCode> {
         env: process_env(),
     })
     .map_err(|err| fail(&err.to_string(), 2))
+}
+
+/// Reads the files the configuration names that start-up reads before binding a port — the
+/// upstream CA bundle and the admin TLS certificate, key and client CA — with the same code, so
+/// `check-config` finds what `serve` would refuse. The master key file is left alone: `serve`
+/// creates it when it is missing.
+fn check_files(config: &Config) -> Result<(), String> {
+    if let Some(path) = &config.upstream_ca_file {
+        dataplane::check_upstream_ca_file(path).map_err(|err| err.to_string())?;
+    }
+    if let Some(tls) = &config.admin_tls {
+        admin::tls_acceptor(tls).map_err(|err| format!("admin TLS: {err}"))?;
+    }
+    Ok(())
 }
 
 fn process_env() -> std::collections::HashMap<String, String> {

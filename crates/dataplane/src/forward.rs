@@ -274,6 +274,14 @@ fn tls_config(ca_file: Option<&Path>) -> Result<rustls::ClientConfig, DataplaneE
         .with_no_client_auth())
 }
 
+/// Reads `upstream.ca_file` as start-up will (for `check-config`).
+///
+/// # Errors
+/// [`DataplaneError::UpstreamCa`], naming the file and what is wrong with it.
+pub fn check_upstream_ca_file(path: &Path) -> Result<(), DataplaneError> {
+    upstream_roots(Some(path)).map(drop)
+}
+
 /// Mozilla's roots (as hyper-rustls's default) plus every certificate in `ca_file`. Each one
 /// becomes a trust anchor as it is: rustls does not require it to be a CA or unexpired.
 fn upstream_roots(ca_file: Option<&Path>) -> Result<rustls::RootCertStore, DataplaneError> {

@@ -20,6 +20,7 @@ mod server;
 mod settings;
 
 pub use error::DataplaneError;
+pub use forward::check_upstream_ca_file;
 pub use health::Readiness;
 pub use hop_headers::{rewrite_request_headers, strip_hop_by_hop};
 pub use metrics::DataplaneMetrics;

@@ -95,3 +95,105 @@ fn an_unreadable_upstream_ca_file_stops_start_up_naming_it() {
     assert!(stderr.contains("/nonexistent/upstream-ca.pem"), "{stderr}");
     assert!(stderr.contains("does not exist"), "{stderr}");
 }
+
+/// `check-config` with the default configuration plus `env`, run in `dir`: exit code, stdout,
+/// stderr.
+fn check_config_in(dir: &std::path::Path, env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut command = Command::new(bin());
+    command.arg("check-config").env_clear().current_dir(dir);
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    let out = command.output().expect("run binding-proxy check-config");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// A self-signed certificate for 127.0.0.1 and its key, as PEM.
+fn self_signed() -> (String, String) {
+    let key = rcgen::KeyPair::generate().expect("key");
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("certificate");
+    (cert.pem(), key.serialize_pem())
+}
+
+#[test]
+fn check_config_reads_the_upstream_ca_file_as_start_up_does() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (ca, _) = self_signed();
+    std::fs::write(dir.path().join("ca.pem"), ca).expect("write ca");
+    std::fs::write(dir.path().join("not-pem.txt"), "just text\n").expect("write");
+    std::fs::write(
+        dir.path().join("broken.pem"),
+        "-----BEGIN CERTIFICATE-----\nnot base64 at all!\n-----END CERTIFICATE-----\n",
+    )
+    .expect("write");
+
+    let (code, stdout, stderr) = check_config_in(
+        dir.path(),
+        &[("BINDING_PROXY__UPSTREAM__CA_FILE", "ca.pem")],
+    );
+    assert_eq!(
+        (code, stdout.trim()),
+        (0, "configuration is valid"),
+        "{stderr}"
+    );
+
+    for (file, problem) in [
+        ("missing.pem", "does not exist"),
+        ("not-pem.txt", "holds no PEM certificate"),
+        ("broken.pem", "is not valid PEM"),
+    ] {
+        let (code, stdout, stderr) =
+            check_config_in(dir.path(), &[("BINDING_PROXY__UPSTREAM__CA_FILE", file)]);
+        assert_eq!(code, 2, "{file}: {stdout}{stderr}");
+        assert!(stderr.contains(file), "{file}: {stderr}");
+        assert!(stderr.contains(problem), "{file}: {stderr}");
+        assert!(!stdout.contains("valid"), "{file}: {stdout}");
+    }
+}
+
+#[test]
+fn check_config_reads_the_admin_tls_files_as_start_up_does() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = self_signed();
+    let (_, other_key) = self_signed();
+    for (name, pem) in [
+        ("cert.pem", &cert),
+        ("key.pem", &key),
+        ("other-key.pem", &other_key),
+    ] {
+        std::fs::write(dir.path().join(name), pem).expect("write");
+    }
+    let tls = |cert: &'static str, key: &'static str| {
+        [
+            ("BINDING_PROXY__ADMIN__TLS_CERT_FILE", cert),
+            ("BINDING_PROXY__ADMIN__TLS_KEY_FILE", key),
+        ]
+    };
+
+    let (code, stdout, stderr) = check_config_in(dir.path(), &tls("cert.pem", "key.pem"));
+    assert_eq!(
+        (code, stdout.trim()),
+        (0, "configuration is valid"),
+        "{stderr}"
+    );
+
+    for (env, named) in [
+        (tls("absent-cert.pem", "key.pem"), "absent-cert.pem"),
+        (tls("cert.pem", "absent-key.pem"), "absent-key.pem"),
+        (tls("cert.pem", "other-key.pem"), "other-key.pem"),
+    ] {
+        let (code, stdout, stderr) = check_config_in(dir.path(), &env);
+        assert_eq!(code, 2, "{named}: {stdout}{stderr}");
+        assert!(stderr.contains("admin TLS"), "{named}: {stderr}");
+        assert!(stderr.contains(named), "{named}: {stderr}");
+        // The key file's contents never reach the output.
+        assert!(!stderr.contains("PRIVATE KEY"), "{named}: {stderr}");
+    }
+}
