@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use aws_lc_rs::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
+use aws_lc_rs::signature::{ED25519, Ed25519KeyPair, KeyPair, ParsedPublicKey};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -47,15 +47,16 @@ pub(crate) struct KeyringState {
 }
 
 /// A key tokens may be verified with: an Ed25519 public key (the only algorithm keys are
-/// pinned to today; a stored key of another algorithm never gets here).
+/// pinned to today; a stored key of another algorithm never gets here). Parsed once at load:
+/// an `UnparsedPublicKey` would build (and free) aws-lc's key object on every verification.
 pub(crate) struct VerifyKey {
-    public: UnparsedPublicKey<[u8; ED25519_PUBLIC_KEY_LEN]>,
+    public: ParsedPublicKey,
 }
 
 impl VerifyKey {
     /// Whether `signature` is this key's Ed25519 signature of `message`.
     pub(crate) fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
-        self.public.verify(message, signature).is_ok()
+        self.public.verify_sig(message, signature).is_ok()
     }
 }
 
@@ -165,13 +166,14 @@ async fn load_state(store: &StoreHandle) -> Result<KeyringState, AuthError> {
             tracing::warn!(kid = %key.kid, algorithm = %key.algorithm, "skipping signing key with unsupported algorithm");
             continue;
         }
-        let Ok(public) = <[u8; ED25519_PUBLIC_KEY_LEN]>::try_from(key.public_key.as_slice()) else {
+        let public = (key.public_key.len() == ED25519_PUBLIC_KEY_LEN)
+            .then(|| ParsedPublicKey::new(&ED25519, &key.public_key).ok())
+            .flatten();
+        let Some(public) = public else {
             tracing::warn!(kid = %key.kid, "skipping signing key with a malformed public key");
             continue;
         };
-        let verify_key = Arc::new(VerifyKey {
-            public: UnparsedPublicKey::new(&ED25519, public),
-        });
+        let verify_key = Arc::new(VerifyKey { public });
         // Only a header that would pass every check, and name this key, may skip them.
         let segment = minted_header_segment(&key.kid)?;
         if checked_header_kid(&segment).is_ok_and(|kid| kid == key.kid) {
@@ -289,6 +291,44 @@ mod tests {
         // A segment that differs by one byte is not found, and takes the decoding path.
         let other = format!("{header}A");
         assert!(state.key_for_minted_header(&other).is_none());
+    }
+
+    #[tokio::test]
+    async fn a_stored_key_with_a_malformed_public_key_is_skipped_at_load() {
+        let store: StoreHandle = Arc::new(
+            store::SqliteStore::connect("sqlite::memory:", store::MasterKey::generate())
+                .await
+                .expect("store"),
+        );
+        let keyring = Keyring::load(&store).await.expect("empty keyring");
+        // 31 bytes: not an Ed25519 public key. It becomes verify-only when the next key is
+        // rotated in, so only the verify path has to cope with it.
+        store
+            .insert_signing_key(
+                store::NewSigningKey {
+                    kid: "bp-short".to_owned(),
+                    algorithm: SUPPORTED_ALGORITHM.to_owned(),
+                    public_key: vec![7; ED25519_PUBLIC_KEY_LEN - 1],
+                    private_key_pkcs8: store::Secret::new(vec![1; 48]),
+                },
+                1_000,
+            )
+            .await
+            .expect("insert");
+        let settings = crate::TokenSettings {
+            issuer: "i".to_owned(),
+            audience: "a".to_owned(),
+            leeway_secs: 0,
+            default_ttl_secs: 60,
+            max_ttl_secs: 60,
+        };
+        let issuer = crate::Issuer::new(store.clone(), Arc::clone(&keyring), settings);
+        let good = issuer.rotate_signing_key(1_001).await.expect("rotate");
+
+        let state = keyring.current();
+        assert!(state.verify_key("bp-short").is_none());
+        assert!(state.verify_key(&good.kid).is_some());
+        assert_eq!(state.minted_headers.len(), 1);
     }
 
     #[test]
