@@ -180,7 +180,8 @@ def report(out: Path) -> str:
     lines = [SECTION, ""]
     lines += [
         "One command: `scripts/bench-peers` (`--quick` for shorter runs, `--no-write` to leave this",
-        "file alone, `--rounds=N` for more interleaved rounds on a busy machine). It installs nginx,",
+        "file alone, `--rounds=N` for more interleaved rounds on a busy machine, `--floor` for",
+        "three reference subjects in the cached scenario). It installs nginx,",
         "HAProxy, wrk and h2load from Debian when absent, builds",
         "binding-proxy in release and writes this section (replaced on each run). 127.0.0.1 only.",
         "",
@@ -269,7 +270,25 @@ def report(out: Path) -> str:
             f"### (a) One token, cached path — saturation, {meta['connections']} connections",
             "",
         ]
-        lines += table("cached", ["direct", "nginx", "haproxy-jwt", "binding-proxy"], base)
+        lines += table(
+            "cached",
+            [
+                "direct", "nginx", "haproxy-jwt", "binding-proxy",
+                "floor-raw", "floor-hyper", "floor-hyper-client",
+            ],
+            base,
+        )
+        if runs.get(("cached", "floor-raw")):
+            lines += [
+                "",
+                "The floor-* rows (`--floor`) are references, not peers: "
+                "`benches/src/bin/proxy-floor.rs`, no checks, a static `Authorization`, one Tokio "
+                "worker. floor-raw parses with httparse and writes the upstream head from the "
+                "client's bytes; floor-hyper puts hyper's server and the `http` types, as "
+                "binding-proxy's, in front of the same upstream side; floor-hyper-client uses "
+                "hyper on both sides and streams the response body, binding-proxy's shape "
+                "without its checks.",
+            ]
 
     if any(sc == "cold" for sc, _ in runs):
         lines += [
