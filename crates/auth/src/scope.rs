@@ -217,8 +217,16 @@ impl ScopeTable {
         token: Option<&[String]>,
         api_path: &str,
     ) -> bool {
+        // A prefix whose first byte differs from the path's first (escape decoded) cannot
+        // match: skipped with one compare instead of a call that fails on that byte.
+        let Some((first, _)) = next_byte(api_path.as_bytes(), 0) else {
+            return false;
+        };
         self.services.iter().any(|service| {
             service.prefixes.iter().any(|prefix| {
+                if prefix.as_bytes().first() != Some(&first) {
+                    return false;
+                }
                 let Some(rest) = strip_path_prefix(api_path, prefix) else {
                     return false;
                 };
