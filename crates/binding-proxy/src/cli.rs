@@ -20,8 +20,9 @@ pub(crate) enum Command {
     /// Run everything in memory against the built-in upstream emulator and print a working
     /// admin token, function token and curl line.
     Dev(DevArgs),
-    /// Check a configuration and exit (non-zero with every problem listed when invalid).
-    CheckConfig(ServeArgs),
+    /// Check a configuration and the files it names, and exit (non-zero with every problem
+    /// listed when invalid).
+    CheckConfig(CheckConfigArgs),
     /// Generate an admin token and the SHA-256 digest to put into `admin.token_sha256`.
     AdminToken,
     /// Manage bindings (one per organization).
@@ -40,6 +41,17 @@ pub(crate) struct ServeArgs {
     /// TOML configuration file; environment variables BINDING_PROXY__SECTION__KEY override it.
     #[arg(long, short = 'c', value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct CheckConfigArgs {
+    #[command(flatten)]
+    pub(crate) serve: ServeArgs,
+    /// Check the settings only, without reading the files they name (CA bundle, admin TLS
+    /// certificate and key): for a configuration rendered for another machine or a pod whose
+    /// mounts are not here.
+    #[arg(long)]
+    pub(crate) no_files: bool,
 }
 
 #[derive(Debug, Args)]

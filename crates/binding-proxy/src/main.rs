@@ -71,9 +71,11 @@ async fn run(cli: Cli, serve_config: Option<Config>) -> ExitCode {
                 Err(err) => return fail(&err.to_string(), 2),
             }
         }
-        Command::CheckConfig(args) => match load_config(&args) {
+        Command::CheckConfig(args) => match load_config(&args.serve) {
             Ok(config) => {
-                if let Err(reason) = check_files(&config) {
+                if !args.no_files
+                    && let Err(reason) = check_files(&config)
+                {
                     return fail(&reason, 2);
                 }
                 let _ = writeln!(std::io::stdout(), "configuration is valid");
@@ -101,18 +103,31 @@ fn load_config(args: &ServeArgs) -> Result<Config, ExitCode> {
     .map_err(|err| fail(&err.to_string(), 2))
 }
 
-/// Reads the files the configuration names that start-up reads before binding a port — the
-/// upstream CA bundle and the admin TLS certificate, key and client CA — with the same code, so
-/// `check-config` finds what `serve` would refuse. The master key file is left alone: `serve`
-/// creates it when it is missing.
+/// Reads the files the configuration names that `serve` reads at start-up, before it answers
+/// any request — the upstream CA bundle and the admin TLS certificate, key and client CA — with
+/// the same code, so `check-config` finds what `serve` would refuse. The error carries its
+/// causes (an OS error, rustls's reason), as `serve` prints them; none of them quotes a file.
+/// The master key file is left alone: `serve` creates it when it is missing.
 fn check_files(config: &Config) -> Result<(), String> {
     if let Some(path) = &config.upstream_ca_file {
-        dataplane::check_upstream_ca_file(path).map_err(|err| err.to_string())?;
+        dataplane::check_upstream_ca_file(path).map_err(|err| with_causes(&err))?;
     }
     if let Some(tls) = &config.admin_tls {
-        admin::tls_acceptor(tls).map_err(|err| format!("admin TLS: {err}"))?;
+        admin::tls_acceptor(tls).map_err(|err| format!("admin TLS: {}", with_causes(&err)))?;
     }
     Ok(())
+}
+
+/// `err: cause: cause …`.
+fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 fn process_env() -> std::collections::HashMap<String, String> {

@@ -184,16 +184,64 @@ fn check_config_reads_the_admin_tls_files_as_start_up_does() {
         "{stderr}"
     );
 
+    // A key file whose body is not base64: the parser's complaint must not quote the line.
+    let secret_line = "c2VjcmV0LWtleS1tYXRlcmlhbA!!not*base64";
+    std::fs::write(
+        dir.path().join("broken-key.pem"),
+        format!("-----BEGIN PRIVATE KEY-----\n{secret_line}\n-----END PRIVATE KEY-----\n"),
+    )
+    .expect("write");
+
     for (env, named) in [
         (tls("absent-cert.pem", "key.pem"), "absent-cert.pem"),
         (tls("cert.pem", "absent-key.pem"), "absent-key.pem"),
         (tls("cert.pem", "other-key.pem"), "other-key.pem"),
+        (tls("cert.pem", "broken-key.pem"), "broken-key.pem"),
     ] {
         let (code, stdout, stderr) = check_config_in(dir.path(), &env);
         assert_eq!(code, 2, "{named}: {stdout}{stderr}");
         assert!(stderr.contains("admin TLS"), "{named}: {stderr}");
         assert!(stderr.contains(named), "{named}: {stderr}");
-        // The key file's contents never reach the output.
+        // The key files' contents never reach the output.
         assert!(!stderr.contains("PRIVATE KEY"), "{named}: {stderr}");
+        assert!(!stderr.contains("c2VjcmV0"), "{named}: {stderr}");
+        assert!(
+            !stderr.contains(key.lines().nth(1).unwrap_or("-")),
+            "{named}: {stderr}"
+        );
     }
+
+    // The client CA is read too.
+    let mut env = tls("cert.pem", "key.pem").to_vec();
+    env.push(("BINDING_PROXY__ADMIN__TLS_CLIENT_CA_FILE", "absent-ca.pem"));
+    let (code, stdout, stderr) = check_config_in(dir.path(), &env);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+    assert!(stderr.contains("absent-ca.pem"), "{stderr}");
+}
+
+#[test]
+fn check_config_no_files_checks_the_settings_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = [("BINDING_PROXY__UPSTREAM__CA_FILE", "/nonexistent/ca.pem")];
+    let (code, stdout, stderr) = check_config_in(dir.path(), &missing);
+    assert_eq!(code, 2, "{stdout}{stderr}");
+
+    let mut command = Command::new(bin());
+    command
+        .args(["check-config", "--no-files"])
+        .env_clear()
+        .current_dir(dir.path())
+        .env(missing[0].0, missing[0].1);
+    let out = command.output().expect("run");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+
+    // Settings are still checked.
+    let out = Command::new(bin())
+        .args(["check-config", "--no-files"])
+        .env_clear()
+        .current_dir(dir.path())
+        .env("BINDING_PROXY__DATAPLANE__LISTN", "x")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
 }
