@@ -161,7 +161,12 @@ def noise(runs: dict) -> tuple:
 
 def slowest(runs_tsv: Path) -> int:
     runs = load_runs(runs_tsv)
-    rates = [med(v, "rps") for (sc, _), v in runs.items() if sc == "cached"]
+    # The peers only: the floor-* reference subjects (--floor) are not part of the paced run.
+    rates = [
+        med(v, "rps")
+        for (sc, subject), v in runs.items()
+        if sc == "cached" and not subject.startswith("floor-")
+    ]
     return int(min(rates))
 
 

@@ -1,7 +1,8 @@
 //! Reference subjects for `scripts/bench-peers --floor`: the least a Tokio proxy can spend per
 //! request on this machine, to tell the runtime's and the kernel's share of binding-proxy's
 //! cost from the HTTP machinery's and its own checks'. Bench tooling, not a proxy to deploy:
-//! no authentication, no limits, `Content-Length` framing only.
+//! no authentication, no limits; requests without a body only (a body would be read as the
+//! next request head) and upstream responses framed by `Content-Length`.
 //!
 //! ```text
 //! proxy-floor raw   LISTEN UPSTREAM KEY   # httparse both ways, request head written from the
@@ -221,8 +222,13 @@ async fn raw_connection(mut client: TcpStream, upstream: &Upstream) -> io::Resul
     }
 }
 
+/// An upstream connection and its read buffer.
+type OpenUpstream = (TcpStream, Vec<u8>);
+
 async fn hyper_connection(socket: TcpStream, upstream: Arc<Upstream>) {
-    let upstream_stream: Arc<Mutex<Option<TcpStream>>> = Arc::new(Mutex::new(None));
+    // The upstream connection and its read buffer, both made once per client connection (as
+    // in raw mode).
+    let upstream_stream: Arc<Mutex<Option<OpenUpstream>>> = Arc::new(Mutex::new(None));
     let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
         let upstream = Arc::clone(&upstream);
         let upstream_stream = Arc::clone(&upstream_stream);
@@ -244,13 +250,11 @@ async fn hyper_connection(socket: TcpStream, upstream: Arc<Upstream>) {
             out.extend_from_slice(b"\r\n");
 
             let mut guard = upstream_stream.lock().await;
-            let stream = match guard.as_mut() {
-                Some(stream) => stream,
-                None => guard.insert(connect(&upstream).await?),
+            let (stream, buffer) = match guard.as_mut() {
+                Some(open) => open,
+                None => guard.insert((connect(&upstream).await?, vec![0_u8; BUFFER])),
             };
-            let mut buffer = vec![0_u8; BUFFER];
-            let (head_len, body_len) = exchange(stream, &out, &mut buffer).await?;
-            drop(guard);
+            let (head_len, body_len) = exchange(stream, &out, buffer).await?;
             let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
             let mut parsed = httparse::Response::new(&mut headers);
             parsed
@@ -265,6 +269,7 @@ async fn hyper_connection(socket: TcpStream, upstream: Arc<Upstream>) {
                 response = response.header(header.name, header.value);
             }
             let body = Bytes::copy_from_slice(&buffer[head_len..head_len + body_len]);
+            drop(guard);
             response.body(Full::new(body)).map_err(io::Error::other)
         }
     });
