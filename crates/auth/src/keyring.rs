@@ -245,14 +245,15 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_minted_tokens_header_segment_finds_its_key_without_decoding() {
-        let store: StoreHandle = Arc::new(
+    async fn memory_store() -> StoreHandle {
+        Arc::new(
             store::SqliteStore::connect("sqlite::memory:", store::MasterKey::generate())
                 .await
                 .expect("store"),
-        );
-        let keyring = Keyring::load(&store).await.expect("keyring");
+        )
+    }
+
+    fn issuer(store: &StoreHandle, keyring: &Arc<Keyring>) -> crate::Issuer {
         let settings = crate::TokenSettings {
             issuer: "i".to_owned(),
             audience: "a".to_owned(),
@@ -260,7 +261,14 @@ mod tests {
             default_ttl_secs: 60,
             max_ttl_secs: 60,
         };
-        let issuer = crate::Issuer::new(store.clone(), Arc::clone(&keyring), settings);
+        crate::Issuer::new(store.clone(), Arc::clone(keyring), settings)
+    }
+
+    #[tokio::test]
+    async fn a_minted_tokens_header_segment_finds_its_key_without_decoding() {
+        let store = memory_store().await;
+        let keyring = Keyring::load(&store).await.expect("keyring");
+        let issuer = issuer(&store, &keyring);
         issuer.ensure_signing_key(1_000).await.expect("key");
         let binding = store
             .create_binding(
@@ -295,11 +303,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_stored_key_with_a_malformed_public_key_is_skipped_at_load() {
-        let store: StoreHandle = Arc::new(
-            store::SqliteStore::connect("sqlite::memory:", store::MasterKey::generate())
-                .await
-                .expect("store"),
-        );
+        let store = memory_store().await;
         let keyring = Keyring::load(&store).await.expect("empty keyring");
         // 31 bytes: not an Ed25519 public key. It becomes verify-only when the next key is
         // rotated in, so only the verify path has to cope with it.
@@ -315,14 +319,7 @@ mod tests {
             )
             .await
             .expect("insert");
-        let settings = crate::TokenSettings {
-            issuer: "i".to_owned(),
-            audience: "a".to_owned(),
-            leeway_secs: 0,
-            default_ttl_secs: 60,
-            max_ttl_secs: 60,
-        };
-        let issuer = crate::Issuer::new(store.clone(), Arc::clone(&keyring), settings);
+        let issuer = issuer(&store, &keyring);
         let good = issuer.rotate_signing_key(1_001).await.expect("rotate");
 
         let state = keyring.current();
