@@ -166,9 +166,10 @@ async fn load_state(store: &StoreHandle) -> Result<KeyringState, AuthError> {
             tracing::warn!(kid = %key.kid, algorithm = %key.algorithm, "skipping signing key with unsupported algorithm");
             continue;
         }
-        let public = (key.public_key.len() == ED25519_PUBLIC_KEY_LEN)
-            .then(|| ParsedPublicKey::new(&ED25519, &key.public_key).ok())
-            .flatten();
+        // Raw 32-byte keys only: `ParsedPublicKey::new` would also take an X.509 encoding.
+        let public = Some(&key.public_key)
+            .filter(|bytes| bytes.len() == ED25519_PUBLIC_KEY_LEN)
+            .and_then(|bytes| ParsedPublicKey::new(&ED25519, bytes).ok());
         let Some(public) = public else {
             tracing::warn!(kid = %key.kid, "skipping signing key with a malformed public key");
             continue;
