@@ -115,6 +115,27 @@ pub enum ScopeTableError {
 struct Service {
     name: &'static str,
     prefixes: Vec<String>,
+    /// The first bytes of `prefixes`, one bit each: a path whose first byte is not among them
+    /// skips the service without looking at its prefixes.
+    first_bytes: [u64; 4],
+}
+
+impl Service {
+    fn new(name: &'static str, prefixes: Vec<String>) -> Self {
+        let mut first_bytes = [0_u64; 4];
+        for first in prefixes.iter().filter_map(|p| p.as_bytes().first()) {
+            first_bytes[usize::from(first >> 6)] |= 1 << (first & 63);
+        }
+        Self {
+            name,
+            prefixes,
+            first_bytes,
+        }
+    }
+
+    fn may_start_with(&self, byte: u8) -> bool {
+        self.first_bytes[usize::from(byte >> 6)] & (1 << (byte & 63)) != 0
+    }
 }
 
 /// Which upstream paths each service scope opens; built once at start-up, read per request
@@ -135,9 +156,8 @@ impl ScopeTable {
     pub fn defaults() -> Self {
         let services = DEFAULT_PREFIXES
             .iter()
-            .map(|(name, prefixes)| Service {
-                name,
-                prefixes: prefixes.iter().map(|p| (*p).to_owned()).collect(),
+            .map(|(name, prefixes)| {
+                Service::new(name, prefixes.iter().map(|p| (*p).to_owned()).collect())
             })
             .collect();
         Self { services }
@@ -167,7 +187,7 @@ impl ScopeTable {
                 }
             }
             if problems.len() == before {
-                service.prefixes = prefixes;
+                *service = Service::new(service.name, prefixes);
             }
         }
         if problems.is_empty() {
@@ -218,32 +238,34 @@ impl ScopeTable {
         api_path: &str,
     ) -> bool {
         // A prefix whose first byte differs from the path's first (escape decoded) cannot
-        // match: skipped with one compare instead of a call that fails on that byte.
-        let Some((first, _)) = next_byte(api_path.as_bytes(), 0) else {
+        // match: a service with no such prefix is skipped with one bit test, and within a
+        // service such a prefix with one compare instead of a call that fails on that byte.
+        let Some(first) = first_path_byte(api_path) else {
             return false;
         };
         self.services.iter().any(|service| {
-            service.prefixes.iter().any(|prefix| {
-                if prefix.as_bytes().first() != Some(&first) {
-                    return false;
-                }
-                let Some(rest) = strip_path_prefix(api_path, prefix) else {
-                    return false;
-                };
-                // Under `storage/kvs/<id>` a `kv:<id>` scope suffices; the list itself
-                // (`storage/kvs`) needs `kv`.
-                let resource = if service.name == KV {
-                    first_segment(rest)
-                } else {
-                    None
-                };
-                let granted = |scopes: &[String]| {
-                    scopes
-                        .iter()
-                        .any(|s| covers_path(s, service.name, resource))
-                };
-                granted(binding) && token.is_none_or(granted)
-            })
+            service.may_start_with(first)
+                && service.prefixes.iter().any(|prefix| {
+                    if prefix.as_bytes().first() != Some(&first) {
+                        return false;
+                    }
+                    let Some(rest) = strip_path_prefix(api_path, prefix) else {
+                        return false;
+                    };
+                    // Under `storage/kvs/<id>` a `kv:<id>` scope suffices; the list itself
+                    // (`storage/kvs`) needs `kv`.
+                    let resource = if service.name == KV {
+                        first_segment(rest)
+                    } else {
+                        None
+                    };
+                    let granted = |scopes: &[String]| {
+                        scopes
+                            .iter()
+                            .any(|s| covers_path(s, service.name, resource))
+                    };
+                    granted(binding) && token.is_none_or(granted)
+                })
         })
     }
 }
@@ -304,6 +326,13 @@ pub fn strip_path_prefix<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
     }
     let rest = path.get(at..)?;
     (rest.is_empty() || rest.starts_with('/') || rest.starts_with('?')).then_some(rest)
+}
+
+/// The first byte of `path` as [`strip_path_prefix`] compares it (a percent-encoded
+/// unreserved character decoded): a prefix starting with any other byte cannot match, so a
+/// caller trying many prefixes can skip those with one compare.
+pub fn first_path_byte(path: &str) -> Option<u8> {
+    next_byte(path.as_bytes(), 0).map(|(byte, _)| byte)
 }
 
 /// Whether `prefix` is a valid prefix: `/`-separated non-empty segments of unreserved

@@ -1,7 +1,7 @@
 //! Upstream paths no scope opens: credential and account management, and the proxy's own
 //! mount point (no loops). Checked before authentication and before scopes.
 
-use auth::scope::strip_path_prefix;
+use auth::scope::{first_path_byte, strip_path_prefix};
 
 use crate::settings::DataplaneSettings;
 
@@ -35,9 +35,14 @@ impl DenyList {
     /// percent-encoded unreserved character counts as itself, so `api%5Fkeys` is `api_keys`.
     /// Allocation-free.
     pub(crate) fn denies(&self, api_path: &str) -> bool {
-        self.prefixes
-            .iter()
-            .any(|prefix| strip_path_prefix(api_path, prefix).is_some())
+        // Prefixes are never empty: one whose first byte is not the path's cannot match.
+        let Some(first) = first_path_byte(api_path) else {
+            return false;
+        };
+        self.prefixes.iter().any(|prefix| {
+            prefix.as_bytes().first() == Some(&first)
+                && strip_path_prefix(api_path, prefix).is_some()
+        })
     }
 }
 

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use auth::scope::{SERVICES, ScopeTable, ScopeTableError, is_valid_prefix, strip_path_prefix};
+use auth::scope::{
+    SERVICES, ScopeTable, ScopeTableError, first_path_byte, is_valid_prefix, strip_path_prefix,
+};
 use auth::{IssueError, IssueRequest};
 
 use crate::harness::{Harness, NOW};
@@ -57,6 +59,17 @@ fn prefixes_match_whole_segments_only() {
     assert!(!binding_allows(&["messaging"], "messages_x"));
     assert!(!binding_allows(&["voice"], "callsx"));
     assert!(!binding_allows(&["account"], "balance_history"));
+}
+
+#[test]
+fn first_path_byte_decodes_as_strip_path_prefix_compares() {
+    assert_eq!(first_path_byte("messages"), Some(b'm'));
+    assert_eq!(first_path_byte("%6Dessages"), Some(b'm'));
+    assert_eq!(first_path_byte("%6dessages"), Some(b'm'));
+    // Reserved and broken escapes stay the `%` they start with.
+    assert_eq!(first_path_byte("%2Fmessages"), Some(b'%'));
+    assert_eq!(first_path_byte("%6"), Some(b'%'));
+    assert_eq!(first_path_byte(""), None);
 }
 
 #[test]
