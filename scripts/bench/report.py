@@ -102,13 +102,15 @@ def load_runs(runs_tsv: Path, clk_tck: int = 100) -> dict:
     if not runs_tsv.exists():
         return runs
     for line in runs_tsv.read_text().splitlines():
-        scenario, subject, _round, ticks, out_file = line.split("\t")
+        # Older runs have no sixth column (kernel ticks).
+        scenario, subject, _round, ticks, out_file, *sys_ticks = line.split("\t")
         path = Path(out_file)
         if path.suffix == ".h2load":
             run = parse_h2load(path.read_text(), Path(out_file + ".lat").read_text())
         else:
             run = parse_wrk(path.read_text())
         run["cpu_s"] = int(ticks) / clk_tck
+        run["sys_s"] = int(sys_ticks[0]) / clk_tck if sys_ticks else None
         runs.setdefault((scenario, subject), []).append(run)
     return runs
 
@@ -121,6 +123,18 @@ def cpu_us_per_req(runs: list) -> float:
     if not runs:
         return 0.0
     return statistics.median(r["cpu_s"] / max(r["requests"], 1) * 1e6 for r in runs)
+
+
+def cpu_split(runs: list) -> str:
+    """' (user + kernel)' µs per request, the median of each over the rounds (so the two need
+    not add up to the median total), or '' when the kernel time was not recorded."""
+    if not runs or any(r.get("sys_s") is None for r in runs):
+        return ""
+    kernel = statistics.median(r["sys_s"] / max(r["requests"], 1) * 1e6 for r in runs)
+    user = statistics.median(
+        (r["cpu_s"] - r["sys_s"]) / max(r["requests"], 1) * 1e6 for r in runs
+    )
+    return f" ({user:.1f} + {kernel:.1f})"
 
 
 def ms(value: float) -> str:
@@ -206,7 +220,8 @@ def report(out: Path) -> str:
         "All subjects run at once, only one is loaded at a time. "
         f"{meta['rounds']} interleaved rounds of {meta['duration']} s per scenario",
         "(A B C D, D C B A, A B C D, …), medians, and each subject's best round (other tenants only add time). CPU = utime + stime of all the subject's processes from",
-        "`/proc/<pid>/stat` around each run. The machine is shared: single rounds move by up to 40%.",
+        "`/proc/<pid>/stat` around each run; in brackets its user-space and kernel parts (utime",
+        "and stime, the median of each). The machine is shared: single rounds move by up to 40%.",
         "",
     ]
     spread, spread_scenario, spread_subject = noise(runs)
@@ -234,7 +249,8 @@ def report(out: Path) -> str:
 
     def table(scenario: str, subjects: list, baseline: dict) -> list:
         rows = [
-            "| subject | requests/s | p50 | p99 | proxy CPU s / 10k req | CPU µs / req "
+            "| subject | requests/s | p50 | p99 | proxy CPU s / 10k req "
+            "| CPU µs / req (user + kernel) "
             "| best round: requests/s · CPU µs / req "
             "| throughput vs nginx | vs HAProxy-jwt | CPU vs nginx | non-2xx / errors |",
             "|---|---|---|---|---|---|---|---|---|---|---|",
@@ -250,7 +266,7 @@ def report(out: Path) -> str:
             best_cpu = min(x["cpu_s"] / max(x["requests"], 1) * 1e6 for x in r)
             rows.append(
                 f"| {s} | {rps:,.0f} | {ms(med(r, 'p50'))} | {ms(med(r, 'p99'))} "
-                f"| {cpu / 100:.3f} | {cpu:.1f} | {best_rps:,.0f} · {best_cpu:.1f} | "
+                f"| {cpu / 100:.3f} | {cpu:.1f}{cpu_split(r)} | {best_rps:,.0f} · {best_cpu:.1f} | "
                 if proxy
                 else f"| {s} (no proxy; CPU is the upstream's) | {rps:,.0f} | {ms(med(r, 'p50'))} "
                 f"| {ms(med(r, 'p99'))} | — | — | {best_rps:,.0f} · — | "
@@ -475,8 +491,8 @@ def report(out: Path) -> str:
             "script (a pause after each answer) let a slower subject get fewer requests.",
             "p50/p99 from h2load's per-request log.",
             "",
-            "| subject | achieved requests/s | p50 | p99 | added p99 over direct | proxy CPU µs / req "
-            "| non-2xx / errors |",
+            "| subject | achieved requests/s | p50 | p99 | added p99 over direct "
+            "| proxy CPU µs / req (user + kernel) | non-2xx / errors |",
             "|---|---|---|---|---|---|---|",
         ]
         for s in ["direct", "nginx", "haproxy-jwt", "binding-proxy"]:
@@ -484,7 +500,7 @@ def report(out: Path) -> str:
             if not r:
                 continue
             added = "—" if s == "direct" else ms(med(r, "p99") - direct_p99)
-            cpu = "—" if s == "direct" else f"{cpu_us_per_req(r):.1f}"
+            cpu = "—" if s == "direct" else f"{cpu_us_per_req(r):.1f}{cpu_split(r)}"
             lines.append(
                 f"| {s} | {med(r, 'rps'):,.0f} | {ms(med(r, 'p50'))} | {ms(med(r, 'p99'))} "
                 f"| {added} | {cpu} | {errors(r)} |"
