@@ -12,8 +12,9 @@ usage:
 
 OUT_DIR holds:
   meta.txt       NAME=VALUE lines (versions, durations, sizes)
-  runs.tsv       scenario, subject, round, CPU ticks used by the subject, output file; the file
-                 is wrk's output (*.wrk) or h2load's (*.h2load, with FILE.lat from `latency`)
+  runs.tsv       scenario, subject, round, CPU ticks used by the subject (user + kernel),
+                 output file, kernel ticks (absent in older runs); the file is wrk's output
+                 (*.wrk) or h2load's (*.h2load, with FILE.lat from `latency`)
   proofs.md      rows of the proofs table
   rss.tsv        subject, idle|loaded, KiB
   paced.txt      rate, requests/s per connection, connections (fixed-rate scenario)

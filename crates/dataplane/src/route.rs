@@ -119,7 +119,8 @@ impl Route {
 
 /// Refuses paths that upstream servers or intermediaries could read differently than we do.
 ///
-/// One pass over the bytes. An invalid escape, a control character or a backslash is refused
+/// A plain path ([`is_plain`]) is accepted at once; any other gets one escape-aware pass over
+/// the bytes. An invalid escape, a control character or a backslash is refused
 /// at once, at the first one; otherwise two slashes in a row win over a dot segment (the order
 /// the checks are documented and tested in).
 fn check_path(path: &str) -> Result<(), TargetProblem> {
