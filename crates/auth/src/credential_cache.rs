@@ -220,16 +220,12 @@ impl CredentialCache {
     /// [`AuthError::StoreUnavailable`] (not cached, or stale beyond the limit),
     /// [`AuthError::Internal`] (bad stored key).
     pub async fn get(&self, binding_id: &str, now: i64) -> Result<Arc<Credential>, AuthError> {
+        // The miss and the refresh are boxed: their futures (moka's loader, the store read)
+        // would otherwise be part of every caller's future, kilobytes that the hit path would
+        // carry and copy on every request.
         let Some(entry) = self.cache.get(binding_id).await else {
             self.metrics.credential_miss.inc();
-            return self
-                .cache
-                .try_get_with_by_ref(binding_id, async {
-                    self.load(binding_id, now).await.map(Entry::new)
-                })
-                .await
-                .map_err(|err| LoadError::clone(&err).into_auth())?
-                .credential();
+            return Box::pin(self.load_missing(binding_id, now)).await;
         };
         let age = entry.loaded_at.elapsed();
         if age < self.ttl {
@@ -248,6 +244,29 @@ impl CredentialCache {
             return entry.credential();
         }
         self.metrics.credential_miss.inc();
+        Box::pin(self.refresh(&entry, age, binding_id, now)).await
+    }
+
+    /// Not cached: loads it once for every caller waiting on the same binding.
+    async fn load_missing(&self, binding_id: &str, now: i64) -> Result<Arc<Credential>, AuthError> {
+        self.cache
+            .try_get_with_by_ref(binding_id, async {
+                self.load(binding_id, now).await.map(Entry::new)
+            })
+            .await
+            .map_err(|err| LoadError::clone(&err).into_auth())?
+            .credential()
+    }
+
+    /// Stale, and this caller won the refresh: reads the store; on a store failure serves the
+    /// stale entry and retries after [`STALE_RETRY`].
+    async fn refresh(
+        &self,
+        entry: &Entry,
+        age: Duration,
+        binding_id: &str,
+        now: i64,
+    ) -> Result<Arc<Credential>, AuthError> {
         match self.load(binding_id, now).await {
             Ok(value) => {
                 let fresh = Entry::new(value);

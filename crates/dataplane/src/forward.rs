@@ -126,7 +126,11 @@ impl UpstreamClient {
             let connection = match self.pool.checkout() {
                 Some(connection) => connection,
                 None => {
-                    let connection = self.pool.connect().await.map_err(SendError::Upstream)?;
+                    // Boxed: connecting (TCP, TLS, the HTTP handshakes) is a future of
+                    // kilobytes that every request's future would otherwise carry and copy.
+                    let connection = Box::pin(self.pool.connect())
+                        .await
+                        .map_err(SendError::Upstream)?;
                     opened.opened(matches!(connection, Checkout::Http2(_)));
                     connection
                 }

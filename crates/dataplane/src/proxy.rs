@@ -136,35 +136,39 @@ impl Proxy {
             binding_id = Empty,
             function_id = Empty,
         );
-        let record_span = span.clone();
-        async move {
-            let mut facts = Facts::default();
-            let (mut response, code) = match self.forward(request, &request_id, &mut facts).await {
-                Ok(response) => (response.map(Either::Left), None),
-                Err(refusal) => {
-                    log_refusal(&refusal);
-                    let code = refusal.code();
-                    self.series.refused(code);
-                    (refusal.into_response(&request_id), Some(code))
-                }
-            };
-            response
-                .headers_mut()
-                .insert(X_REQUEST_ID, request_id.header_value());
-            let record = Record {
-                flight,
-                span: record_span,
-                request_id,
-                method,
-                facts,
-                status: response.status(),
-                code,
-                started,
-            };
-            response.map(|body| AccessBody::new(body, Some(record)))
-        }
-        .instrument(span)
-        .await
+        let mut facts = Facts::default();
+        // Only the forward future is instrumented: wrapping the whole of this function in an
+        // instrumented block made its future hold that of `forward` twice (≈ 16 KB more to
+        // move per request).
+        let forwarded = self
+            .forward(request, &request_id, &mut facts)
+            .instrument(span.clone())
+            .await;
+        // No await from here on: the span stays entered for what is logged below.
+        let _entered = span.enter();
+        let (mut response, code) = match forwarded {
+            Ok(response) => (response.map(Either::Left), None),
+            Err(refusal) => {
+                log_refusal(&refusal);
+                let code = refusal.code();
+                self.series.refused(code);
+                (refusal.into_response(&request_id), Some(code))
+            }
+        };
+        response
+            .headers_mut()
+            .insert(X_REQUEST_ID, request_id.header_value());
+        let record = Record {
+            flight,
+            span: span.clone(),
+            request_id,
+            method,
+            facts,
+            status: response.status(),
+            code,
+            started,
+        };
+        response.map(|body| AccessBody::new(body, Some(record)))
     }
 
     /// Checks, authenticates and forwards; returns the upstream response with hop-by-hop

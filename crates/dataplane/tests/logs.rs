@@ -138,6 +138,17 @@ async fn each_request_logs_one_access_line_without_secrets() {
     assert_eq!(refused["bytes_in"], 0);
     assert!(refused["bytes_out"].as_u64().unwrap() > 0, "{refused}");
     assert!(refused["upstream_ms"].is_null());
+    // The refusal itself is logged inside the request's span, so it carries the request id.
+    let refusal_log = lines
+        .iter()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .find(|json| json["fields"]["message"] == "request refused")
+        .unwrap_or_else(|| panic!("no refusal line: {lines:#?}"));
+    assert_eq!(refusal_log["span"]["name"], "request", "{refusal_log}");
+    assert_eq!(
+        refusal_log["span"]["request_id"], refused["request_id"],
+        "{refusal_log}"
+    );
     let uploaded = &access[2]["fields"];
     assert_eq!(uploaded["method"], "POST");
     assert_eq!(uploaded["bytes_in"], 10);
