@@ -23,6 +23,9 @@ def self_costs(path: str) -> collections.Counter:
     costs: collections.Counter = collections.Counter()
     current = None
     after_calls = False
+    # Which field of a cost line is the first event (Ir): one per position column
+    # (`positions: line`, or `instr line` with --dump-instr=yes) comes before it.
+    ir_field = 1
 
     def resolve(token: str) -> str:
         m = NAME.match(token)
@@ -34,7 +37,9 @@ def self_costs(path: str) -> collections.Counter:
 
     with open(path, errors="replace") as lines:
         for line in lines:
-            if line.startswith("fn="):
+            if line.startswith("positions:"):
+                ir_field = len(line.split()) - 1
+            elif line.startswith("fn="):
                 current = resolve(line[3:].strip())
                 after_calls = False
             elif line.startswith("cfn="):
@@ -43,12 +48,11 @@ def self_costs(path: str) -> collections.Counter:
                 after_calls = True
             elif line[:1].isdigit() or line[:1] in "+-*":
                 fields = line.split()
-                if len(fields) < 2 or current is None:
+                was_call = after_calls
+                after_calls = False
+                if len(fields) <= ir_field or current is None or was_call:
                     continue
-                if after_calls:
-                    after_calls = False
-                else:
-                    costs[current] += int(fields[1])
+                costs[current] += int(fields[ir_field])
     return costs
 
 

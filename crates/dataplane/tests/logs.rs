@@ -144,6 +144,7 @@ async fn each_request_logs_one_access_line_without_secrets() {
         .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
         .find(|json| json["fields"]["message"] == "request refused")
         .unwrap_or_else(|| panic!("no refusal line: {lines:#?}"));
+    assert!(refused["request_id"].is_string(), "{refused}");
     assert_eq!(refusal_log["span"]["name"], "request", "{refusal_log}");
     assert_eq!(
         refusal_log["span"]["request_id"], refused["request_id"],
