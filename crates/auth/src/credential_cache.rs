@@ -221,8 +221,7 @@ impl CredentialCache {
     /// [`AuthError::Internal`] (bad stored key).
     pub async fn get(&self, binding_id: &str, now: i64) -> Result<Arc<Credential>, AuthError> {
         // The miss and the refresh are boxed: their futures (moka's loader, the store read)
-        // would otherwise be part of every caller's future, kilobytes that the hit path would
-        // carry and copy on every request.
+        // would otherwise be part of every caller's future, hits included.
         let Some(entry) = self.cache.get(binding_id).await else {
             self.metrics.credential_miss.inc();
             return Box::pin(self.load_missing(binding_id, now)).await;

@@ -127,7 +127,7 @@ impl UpstreamClient {
                 Some(connection) => connection,
                 None => {
                     // Boxed: connecting (TCP, TLS, the HTTP handshakes) is a future of
-                    // kilobytes that every request's future would otherwise carry and copy.
+                    // kilobytes that every request's future would otherwise carry.
                     let connection = Box::pin(self.pool.connect())
                         .await
                         .map_err(SendError::Upstream)?;

@@ -181,8 +181,8 @@ fn check_path(path: &str) -> Result<(), TargetProblem> {
 
 /// Whether no byte of `path` can start a problem [`check_path`] refuses: no `%`, `.`, `\` or
 /// control byte, and no two slashes in a row. Most API paths are plain; this answers for them
-/// in two passes without branches, which the compiler turns into vector compares, instead of
-/// the byte-by-byte walk.
+/// in two branch-free passes (which the compiler can vectorise) instead of the byte-by-byte
+/// walk.
 fn is_plain(bytes: &[u8]) -> bool {
     let mut special = false;
     for &byte in bytes {
