@@ -4,7 +4,7 @@ use axum::extract::State;
 use serde_json::Value;
 use store::{AuditFilter, Binding, NewAuditEvent};
 
-use crate::auth::Actor;
+use crate::admin_token::Actor;
 use crate::error::{AdminError, InvalidInput};
 use crate::extract::QueryParams;
 use crate::input::AuditQuery;

@@ -8,8 +8,8 @@ use http::StatusCode;
 use serde_json::json;
 use store::Binding;
 
+use crate::admin_token::Actor;
 use crate::audit::{self, Action, Subject};
-use crate::auth::Actor;
 use crate::error::{AdminError, Resource};
 use crate::extract::{JsonBody, JsonOrEmpty, PathParam, QueryParams};
 use crate::input::{CreateBinding, PageQuery, RotateBinding, UpdateBinding};

@@ -6,8 +6,8 @@
 //! [`AdminSettings`], [`Readiness`] and [`AdminError`]. Persistence goes through `store`,
 //! tokens through `auth`; no SQL here and never on the data-plane listener.
 
+mod admin_token;
 mod audit;
-mod auth;
 mod bindings;
 mod error;
 mod extract;

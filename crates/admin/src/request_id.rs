@@ -10,7 +10,7 @@ use axum::response::Response;
 use http::header::{self, HeaderName};
 use http::{HeaderMap, HeaderValue};
 
-use crate::auth::Actor;
+use crate::admin_token::Actor;
 use crate::error::ErrorRender;
 
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -16,7 +16,8 @@ use crate::error::{AdminError, Resource};
 use crate::state::AdminState;
 use crate::tls::TlsListener;
 use crate::{
-    audit, auth, bindings, health, jwks, metrics_route, request_id, signing_keys, tokens, validate,
+    admin_token, audit, bindings, health, jwks, metrics_route, request_id, signing_keys, tokens,
+    validate,
 };
 
 /// The admin API. `/v1` routes need an admin token; JWKS, health probes and `/metrics` do not. Unknown
@@ -39,7 +40,10 @@ pub fn router(state: AdminState) -> Router {
         .route("/v1/signing-keys/rotate", post(signing_keys::rotate))
         .route("/v1/signing-keys/{kid}/retire", post(signing_keys::retire))
         .route("/v1/audit-events", get(audit::list))
-        .route_layer(from_fn_with_state(state.clone(), auth::require_admin));
+        .route_layer(from_fn_with_state(
+            state.clone(),
+            admin_token::require_admin,
+        ));
 
     Router::new()
         .merge(v1)

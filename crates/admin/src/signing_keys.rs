@@ -6,8 +6,8 @@
 use axum::extract::State;
 use serde_json::json;
 
+use crate::admin_token::Actor;
 use crate::audit::{self, Action, Subject};
-use crate::auth::Actor;
 use crate::error::AdminError;
 use crate::extract::PathParam;
 use crate::state::AdminState;

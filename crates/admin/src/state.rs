@@ -10,7 +10,7 @@ use auth::{CredentialCache, Issuer, Keyring, Verifier};
 use prometheus_client::registry::Registry;
 use store::StoreHandle;
 
-use crate::auth::AdminTokens;
+use crate::admin_token::AdminTokens;
 use crate::probe::{Probe, ProbeSetupError};
 
 /// Reads the current time as unix seconds. The binary passes the system clock; tests pass

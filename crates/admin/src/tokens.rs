@@ -5,8 +5,8 @@ use http::StatusCode;
 use serde::Serialize;
 use serde_json::json;
 
+use crate::admin_token::Actor;
 use crate::audit::{self, Action, Subject};
-use crate::auth::Actor;
 use crate::bindings;
 use crate::error::AdminError;
 use crate::extract::{JsonOrEmpty, PathParam};
