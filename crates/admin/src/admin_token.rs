@@ -1,5 +1,7 @@
 //! The admin bearer-token check run before every `/v1` handler, and the [`Actor`] it yields.
 
+use std::sync::Arc;
+
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 use aws_lc_rs::digest::{SHA256, digest};
 use axum::extract::{FromRequestParts, Request, State};
@@ -9,17 +11,17 @@ use http::request::Parts;
 use http::{HeaderMap, header};
 
 use crate::error::{AdminError, UnauthorizedReason};
-use crate::state::AdminState;
 
 /// Who made an admin change, as recorded in audit events: `admin:` + the first 8 hex
 /// characters of the matching token digest. Never the token.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Actor(String);
 
-/// The configured admin token digests.
+/// The configured admin token digests. Cheap to clone: the middleware gets its own copy
+/// per request.
 #[derive(Clone)]
 pub(crate) struct AdminTokens {
-    digests: Vec<[u8; 32]>,
+    digests: Arc<[[u8; 32]]>,
 }
 
 impl Actor {
@@ -30,7 +32,9 @@ impl Actor {
 
 impl AdminTokens {
     pub(crate) fn new(digests: Vec<[u8; 32]>) -> Self {
-        Self { digests }
+        Self {
+            digests: digests.into(),
+        }
     }
 
     /// Checks `Authorization: Bearer <token>` against every digest.
@@ -43,7 +47,7 @@ impl AdminTokens {
         let token = bearer_token(headers).map_err(AdminError::Unauthorized)?;
         let presented = digest(&SHA256, token);
         let mut matched: Option<&[u8; 32]> = None;
-        for configured in &self.digests {
+        for configured in self.digests.iter() {
             let equal = verify_slices_are_equal(configured, presented.as_ref()).is_ok();
             if equal && matched.is_none() {
                 matched = Some(configured);
@@ -64,12 +68,14 @@ impl std::fmt::Debug for AdminTokens {
 
 /// Middleware for the `/v1` routes: refuses with 401 `admin_unauthorized` unless the token is
 /// one of ours; otherwise hands the [`Actor`] to the handler and to the access log.
+///
+/// Takes the digests rather than the whole admin state, so this module stays below `state`.
 pub(crate) async fn require_admin(
-    State(state): State<AdminState>,
+    State(tokens): State<AdminTokens>,
     mut request: Request,
     next: Next,
 ) -> Result<Response, AdminError> {
-    let actor = state.admin_tokens().authenticate(request.headers())?;
+    let actor = tokens.authenticate(request.headers())?;
     request.extensions_mut().insert(actor.clone());
     let mut response = next.run(request).await;
     response.extensions_mut().insert(actor);

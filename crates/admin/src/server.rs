@@ -41,7 +41,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/v1/signing-keys/{kid}/retire", post(signing_keys::retire))
         .route("/v1/audit-events", get(audit::list))
         .route_layer(from_fn_with_state(
-            state.clone(),
+            state.admin_tokens().clone(),
             admin_token::require_admin,
         ));
 
