@@ -12,8 +12,6 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::state::AdminSettings;
-
 /// How long an idle probe connection stays pooled.
 const POOL_IDLE: Duration = Duration::from_secs(30);
 
@@ -51,8 +49,13 @@ pub(crate) struct Probe {
 }
 
 impl Probe {
-    pub(crate) fn new(settings: &AdminSettings) -> Result<Self, ProbeSetupError> {
-        let base = &settings.upstream_base_url;
+    /// A probe of `base` (`upstream_base_url`) plus `probe_path` that may take `timeout`,
+    /// connection included. Takes the values, not the admin settings, so it stays below `state`.
+    pub(crate) fn new(
+        base: &Uri,
+        probe_path: &str,
+        timeout: Duration,
+    ) -> Result<Self, ProbeSetupError> {
         let (Some(scheme), Some(authority)) = (base.scheme(), base.authority()) else {
             return Err(ProbeSetupError::NotAbsolute);
         };
@@ -60,13 +63,13 @@ impl Probe {
         let url = Uri::builder()
             .scheme(scheme.clone())
             .authority(authority.clone())
-            .path_and_query(format!("{prefix}{}", settings.probe_path))
+            .path_and_query(format!("{prefix}{probe_path}"))
             .build()
             .map_err(ProbeSetupError::Url)?;
 
         let mut http = HttpConnector::new();
         http.enforce_http(false);
-        http.set_connect_timeout(Some(settings.probe_timeout));
+        http.set_connect_timeout(Some(timeout));
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_provider_and_webpki_roots(rustls::crypto::aws_lc_rs::default_provider())
             .map_err(ProbeSetupError::Tls)?
@@ -80,8 +83,8 @@ impl Probe {
         Ok(Self {
             client,
             url,
-            path: settings.probe_path.clone(),
-            timeout: settings.probe_timeout,
+            path: probe_path.to_owned(),
+            timeout,
         })
     }
 

@@ -143,7 +143,11 @@ impl AdminState {
         clock: Clock,
         readiness: impl Into<Readiness>,
     ) -> Result<Self, SetupError> {
-        let probe = Probe::new(&settings)?;
+        let probe = Probe::new(
+            &settings.upstream_base_url,
+            &settings.probe_path,
+            settings.probe_timeout,
+        )?;
         let tokens = AdminTokens::new(settings.token_sha256.clone());
         Ok(Self {
             inner: Arc::new(Inner {
