@@ -2,8 +2,8 @@
 //!
 //! Handlers return [`AdminError`]; its `IntoResponse` sets the status (and
 //! `WWW-Authenticate` for admin refusals) and leaves an [`ErrorRender`] in the response
-//! extensions. The request-id layer (`crate::request_id`) turns that into the error document,
-//! because only it knows the request id.
+//! extensions. The request-id layer turns that into the error document, because only it
+//! knows the request id.
 
 use std::borrow::Cow;
 

@@ -2,10 +2,10 @@
 //!
 //! [`tls_acceptor`] turns PEM files into a rustls server configuration (aws-lc-rs provider,
 //! safe default protocol versions, ALPN `h2` and `http/1.1`). [`TlsListener`] hands axum's
-//! serving loop (`crate::server`) only connections whose handshake succeeded: handshakes run
-//! on tasks of their own, so a slow or silent client never holds up `accept`, and dropping the
-//! listener at shutdown aborts the ones still running. A failed handshake is logged at DEBUG
-//! and the connection dropped; nothing is ever answered in plain text.
+//! serving loop only connections whose handshake succeeded: handshakes run on tasks of their
+//! own, so a slow or silent client never holds up `accept`, and dropping the listener at
+//! shutdown aborts the ones still running. A failed handshake is logged at DEBUG and the
+//! connection dropped; nothing is ever answered in plain text.
 //!
 //! Errors name the file and never show its contents: a malformed PEM line may be key material.
 
