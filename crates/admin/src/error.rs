@@ -220,7 +220,42 @@ impl AdminError {
         match code {
             ErrorCode::Internal => tracing::error!(error = %self, "admin request failed"),
             ErrorCode::StoreUnavailable => tracing::warn!(error = %self, "admin request failed"),
-            _ => tracing::debug!(error = %self, code = code.as_str(), "admin request refused"),
+            // Refusals are the caller's to fix (or, for `shutting_down`, to retry elsewhere),
+            // never an operator's. Codes only the data plane answers with are listed too, so
+            // a new code needs a decision here to compile.
+            ErrorCode::TokenMissing
+            | ErrorCode::TokenMalformed
+            | ErrorCode::TokenAlgorithmRejected
+            | ErrorCode::TokenHeaderRejected
+            | ErrorCode::TokenTooLarge
+            | ErrorCode::TokenKeyUnknown
+            | ErrorCode::TokenSignatureInvalid
+            | ErrorCode::TokenClaimsInvalid
+            | ErrorCode::TokenExpired
+            | ErrorCode::TokenNotYetValid
+            | ErrorCode::TokenRevoked
+            | ErrorCode::TokenSuperseded
+            | ErrorCode::BindingNotFound
+            | ErrorCode::ScopeDenied
+            | ErrorCode::RouteDenied
+            | ErrorCode::RouteNotFound
+            | ErrorCode::BadRequestTarget
+            | ErrorCode::MethodNotAllowed
+            | ErrorCode::BodyTooLarge
+            | ErrorCode::HeadersTooLarge
+            | ErrorCode::RateLimited
+            | ErrorCode::UpstreamUnavailable
+            | ErrorCode::UpstreamFailed
+            | ErrorCode::UpstreamTimeout
+            | ErrorCode::ShuttingDown
+            | ErrorCode::AdminUnauthorized
+            | ErrorCode::InvalidRequest
+            | ErrorCode::NotFound
+            | ErrorCode::BindingExists
+            | ErrorCode::SigningKeyActive
+            | ErrorCode::ScopeNotGranted => {
+                tracing::debug!(error = %self, code = code.as_str(), "admin request refused")
+            }
         }
     }
 }
