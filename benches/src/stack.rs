@@ -112,13 +112,11 @@ impl BenchStack {
         let proxy = Arc::new(
             dataplane::Proxy::new(
                 dataplane::DataplaneSettings {
-                    path_prefix: "/v2/compute/internal/binding-proxy".into(),
-                    upstream_base_url: emulator.base_url().parse().expect("uri"),
-                    connect_timeout: Duration::from_secs(2),
-                    response_timeout: Duration::from_secs(30),
-                    pool_idle_timeout: Duration::from_secs(90),
-                    header_read_timeout: Duration::from_secs(10),
-                    max_header_bytes: 64 * 1024,
+                    upstream: dataplane::UpstreamSettings {
+                        origin: dataplane::UpstreamOrigin::parse(&emulator.base_url())
+                            .expect("the emulator is an http origin"),
+                        ..dataplane::UpstreamSettings::default()
+                    },
                     ..dataplane::DataplaneSettings::default()
                 },
                 authenticator,

@@ -3,7 +3,8 @@
 //! Binding lifecycle, token minting and revocation, binding rotation and validation, signing
 //! keys, JWKS and the audit trail. Exports [`router`], [`serve`] (plain) and [`serve_tls`]
 //! (TLS, optionally mTLS, from [`AdminTls`] via [`tls_acceptor`]), [`AdminState`],
-//! [`AdminSettings`], [`Readiness`] and [`AdminError`]. Persistence goes through `store`,
+//! its `[admin]` settings ([`RawAdminSettings`] → [`AdminSettings`]), [`Readiness`] and
+//! [`AdminError`]. Persistence goes through `store`,
 //! tokens through `auth`; no SQL here and never on the data-plane listener.
 
 mod admin_token;
@@ -19,6 +20,7 @@ mod page;
 mod probe;
 mod request_id;
 mod server;
+mod settings;
 mod signing_keys;
 mod state;
 mod tls;
@@ -29,6 +31,7 @@ mod views;
 pub use error::{AdminError, BodyRejection, InvalidInput, Resource, UnauthorizedReason};
 pub use probe::ProbeSetupError;
 pub use server::{router, serve, serve_tls};
-pub use state::{AdminSettings, AdminState, Clock, Readiness, SetupError};
+pub use settings::{AdminLinks, AdminSettings, RawAdminSettings};
+pub use state::{AdminState, Clock, Readiness, SetupError};
 pub use tls::{AdminTls, AdminTlsError, tls_acceptor};
 pub use tokio_rustls::TlsAcceptor;

@@ -4,7 +4,6 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
 use auth::{CredentialCache, Issuer, Keyring, Verifier};
 use prometheus_client::registry::Registry;
@@ -12,41 +11,11 @@ use store::StoreHandle;
 
 use crate::admin_token::AdminTokens;
 use crate::probe::{Probe, ProbeSetupError};
+use crate::settings::{AdminLinks, AdminSettings};
 
 /// Reads the current time as unix seconds. The binary passes the system clock; tests pass
 /// their own.
 pub type Clock = fn() -> i64;
-
-/// Settings of the admin API, already validated by the binary's config.
-#[derive(Clone)]
-pub struct AdminSettings {
-    /// SHA-256 digests of the accepted admin bearer tokens. Empty: every `/v1` call is refused.
-    pub token_sha256: Vec<[u8; 32]>,
-    /// The data plane's public base URL handed out with tokens (what a deploy puts into
-    /// `TELNYX_BASE_URL`), e.g. `http://127.0.0.1:8080/v2/compute/internal/binding-proxy`.
-    pub public_base_url: String,
-    /// Origin of the upstream API (`https://api.telnyx.com`), probed by `validate`.
-    pub upstream_base_url: http::Uri,
-    /// Path of the validation probe, e.g. `/v2/balance`.
-    pub probe_path: String,
-    /// How long the validation probe may take, connection included.
-    pub probe_timeout: Duration,
-}
-
-impl fmt::Debug for AdminSettings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AdminSettings")
-            .field(
-                "token_sha256",
-                &format_args!("[{} digests]", self.token_sha256.len()),
-            )
-            .field("public_base_url", &self.public_base_url)
-            .field("upstream_base_url", &self.upstream_base_url)
-            .field("probe_path", &self.probe_path)
-            .field("probe_timeout", &self.probe_timeout)
-            .finish()
-    }
-}
 
 /// Whether `/health/readiness` answers 200. The binary shares one flag between both
 /// listeners and clears it (or calls [`Readiness::mark_not_ready`]) when shutdown begins, so
@@ -107,7 +76,7 @@ struct Inner {
     keyring: Arc<Keyring>,
     verifier: Arc<Verifier>,
     credentials: Arc<CredentialCache>,
-    settings: AdminSettings,
+    links: AdminLinks,
     tokens: AdminTokens,
     probe: Probe,
     clock: Clock,
@@ -128,6 +97,9 @@ impl AdminState {
     ///
     /// `readiness` is what `/health/readiness` reports (an [`Arc<AtomicBool>`] converts).
     ///
+    /// `settings` is the checked `[admin]` section (its `listen` and `tls` are the binary's to
+    /// bind); `links` the URLs owned by other sections.
+    ///
     /// Errors: [`SetupError::Probe`] when `upstream_base_url` plus `probe_path` is not a URL or
     /// the TLS client cannot be built.
     // Each shared component is passed explicitly so the wiring shows which `Arc`s the data
@@ -140,15 +112,16 @@ impl AdminState {
         verifier: Arc<Verifier>,
         credentials: Arc<CredentialCache>,
         settings: AdminSettings,
+        links: AdminLinks,
         clock: Clock,
         readiness: impl Into<Readiness>,
     ) -> Result<Self, SetupError> {
         let probe = Probe::new(
-            &settings.upstream_base_url,
+            &links.upstream_base_url,
             &settings.probe_path,
             settings.probe_timeout,
         )?;
-        let tokens = AdminTokens::new(settings.token_sha256.clone());
+        let tokens = AdminTokens::new(settings.token_sha256);
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
@@ -156,7 +129,7 @@ impl AdminState {
                 keyring,
                 verifier,
                 credentials,
-                settings,
+                links,
                 tokens,
                 probe,
                 clock,
@@ -206,8 +179,8 @@ impl AdminState {
         &self.inner.credentials
     }
 
-    pub(crate) fn settings(&self) -> &AdminSettings {
-        &self.inner.settings
+    pub(crate) fn links(&self) -> &AdminLinks {
+        &self.inner.links
     }
 
     pub(crate) fn admin_tokens(&self) -> &AdminTokens {
@@ -225,7 +198,7 @@ impl fmt::Debug for AdminState {
         f.debug_struct("AdminState")
             .field("store", &inner.store)
             .field("keyring", &inner.keyring)
-            .field("settings", &inner.settings)
+            .field("links", &inner.links)
             .field("tokens", &inner.tokens)
             .field("probe", &inner.probe)
             .field("readiness", &inner.readiness)

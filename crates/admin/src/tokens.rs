@@ -57,7 +57,7 @@ pub(crate) async fn issue(
     .await;
     Ok(Reply::created(IssuedView {
         token: &issued.token,
-        base_url: &state.settings().public_base_url,
+        base_url: &state.links().public_base_url,
         jti: &issued.jti,
         generation: issued.generation,
         expires_at: Timestamp(issued.expires_at),

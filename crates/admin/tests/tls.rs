@@ -13,7 +13,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use auth::{CredentialCache, Issuer, Keyring, TokenSettings, Verifier};
 use aws_lc_rs::digest::{SHA256, digest};
-use binding_proxy_admin::{self as admin, AdminSettings, AdminState, AdminTls, AdminTlsError};
+use binding_proxy_admin::{
+    self as admin, AdminLinks, AdminSettings, AdminState, AdminTls, AdminTlsError,
+};
 use bytes::Bytes;
 use http::{Request, StatusCode, header};
 use http_body_util::{BodyExt, Full};
@@ -230,10 +232,12 @@ async fn state() -> AdminState {
         credentials,
         AdminSettings {
             token_sha256: vec![sha256(ADMIN_TOKEN)],
+            probe_timeout: Duration::from_secs(1),
+            ..AdminSettings::default()
+        },
+        AdminLinks {
             public_base_url: "http://127.0.0.1:8080/v2/compute/internal/binding-proxy".to_owned(),
             upstream_base_url: "http://127.0.0.1:9".parse().unwrap(),
-            probe_path: "/v2/balance".to_owned(),
-            probe_timeout: Duration::from_secs(1),
         },
         now,
         admin::Readiness::new(),

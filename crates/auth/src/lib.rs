@@ -3,7 +3,8 @@
 //! Exports the error codes and document shared by both listeners ([`error_document`]), token
 //! [`Claims`], the signing [`Keyring`], the [`Verifier`] (verified-token cache), the
 //! [`CredentialCache`], the [`Authenticator`] the data plane calls per request, the token
-//! [`Issuer`] the admin API mints with, and [`follow_changes`] to keep caches current.
+//! [`Issuer`] the admin API mints with, [`follow_changes`] to keep caches current, and the
+//! `[tokens]`, `[cache]` and `[scopes]` settings.
 //! No SQL and no HTTP serving here: persistence goes through `store::Store`.
 
 mod authenticate;
@@ -16,6 +17,7 @@ mod issue;
 mod keyring;
 mod metrics;
 pub mod scope;
+mod settings;
 mod verify;
 
 pub use authenticate::{Authenticated, Authenticator};
@@ -27,4 +29,8 @@ pub use follow::follow_changes;
 pub use issue::{IssueError, IssueRequest, IssuedToken, Issuer, MAX_FUNCTION_ID_LEN};
 pub use keyring::Keyring;
 pub use metrics::AuthMetrics;
+pub use settings::{CacheSettings, Prefixes, RawCacheSettings, RawScopes, RawTokenSettings};
+/// What the data plane and the admin API need of `store` without depending on it: a binding's
+/// rate limit and the error every settings section reports.
+pub use store::{RateLimit, SettingsError, SettingsProblem};
 pub use verify::{MAX_TOKEN_BYTES, Verifier};

@@ -61,16 +61,16 @@ impl Stack {
             Verifier::new(
                 keyring.clone(),
                 config.tokens.clone(),
-                config.token_cache_capacity,
+                config.cache.token_capacity,
             )
             .with_metrics(auth_metrics.clone()),
         );
         let credentials = Arc::new(
             CredentialCache::with_max_staleness(
                 store.clone(),
-                config.credential_ttl,
-                config.credential_max_staleness,
-                config.credential_cache_capacity,
+                config.cache.credential_ttl,
+                config.cache.credential_max_staleness,
+                config.cache.credential_capacity,
             )
             .with_metrics(auth_metrics.clone()),
         );
@@ -151,11 +151,11 @@ impl std::fmt::Debug for Listeners {
 impl Listeners {
     /// Loads the admin TLS files (when configured), then binds both ports.
     pub(crate) async fn bind(config: &Config) -> anyhow::Result<Self> {
-        let admin_tls = match &config.admin_tls {
+        let admin_tls = match &config.admin.tls {
             Some(tls) => Some(admin::tls_acceptor(tls).context("setting up admin TLS")?),
             None => None,
         };
-        let (dataplane, admin) = (config.dataplane_listen, config.admin_listen);
+        let (dataplane, admin) = (config.dataplane.listener.listen, config.admin.listen);
         let dataplane = TcpListener::bind(dataplane)
             .await
             .with_context(|| format!("binding the data-plane listener on {dataplane}"))?;
@@ -168,6 +168,14 @@ impl Listeners {
             admin_tls,
         })
     }
+}
+
+/// `dataplane.public_base_url`, or the one derived from the bound data-plane address.
+pub(crate) fn public_base_url(config: &Config, dataplane_addr: std::net::SocketAddr) -> String {
+    let listener = &config.dataplane.listener;
+    listener.public_base_url.clone().unwrap_or_else(|| {
+        crate::config::default_public_base_url(dataplane_addr, listener.path_prefix.as_str())
+    })
 }
 
 /// Serves until `stop` resolves, then drains within the configured grace period.
@@ -190,28 +198,9 @@ pub(crate) async fn run(
         stack.credentials.clone(),
     ));
     let proxy = Arc::new(
-        dataplane::Proxy::new(
-            dataplane::DataplaneSettings {
-                path_prefix: config.path_prefix.clone(),
-                upstream_base_url: config.upstream_base_url.clone(),
-                connect_timeout: config.upstream_connect_timeout,
-                response_timeout: config.upstream_response_timeout,
-                pool_idle_timeout: config.upstream_pool_idle_timeout,
-                upstream_ca_file: config.upstream_ca_file.clone(),
-                header_read_timeout: config.header_read_timeout,
-                max_header_bytes: config.max_header_bytes,
-                scopes: config.scopes.clone(),
-                deny_prefixes: config.deny_prefixes.clone(),
-                max_body_bytes: config.max_body_bytes,
-                client_idle_timeout: config.client_idle_timeout,
-                max_connections: config.max_connections,
-                rate_limit: config.rate_limit,
-            },
-            authenticator,
-            readiness.clone(),
-        )
-        .context("setting up the upstream client")?
-        .with_metrics(dataplane_metrics),
+        dataplane::Proxy::new(config.dataplane.clone(), authenticator, readiness.clone())
+            .context("setting up the upstream client")?
+            .with_metrics(dataplane_metrics),
     );
     let admin_state = admin::AdminState::new(
         stack.store.clone(),
@@ -219,21 +208,17 @@ pub(crate) async fn run(
         stack.keyring.clone(),
         stack.verifier.clone(),
         stack.credentials.clone(),
-        admin::AdminSettings {
-            token_sha256: config.admin_token_sha256.clone(),
-            public_base_url: config.public_base_url.clone().unwrap_or_else(|| {
-                crate::config::default_public_base_url(dataplane_addr, &config.path_prefix)
-            }),
-            upstream_base_url: config.upstream_base_url.clone(),
-            probe_path: config.probe_path.clone(),
-            probe_timeout: config.probe_timeout,
+        config.admin.clone(),
+        admin::AdminLinks {
+            public_base_url: public_base_url(config, dataplane_addr),
+            upstream_base_url: config.dataplane.upstream.origin.to_uri(),
         },
         now,
         ready.clone(),
     )
     .context("setting up the admin API")?
     .with_metrics(registry);
-    if config.admin_token_sha256.is_empty() {
+    if config.admin.token_sha256.is_empty() {
         warn!(
             "admin.token_sha256 is empty: every admin request will be refused; create a token with `binding-proxy admin-token`"
         );
@@ -273,7 +258,7 @@ pub(crate) async fn run(
         )),
     };
     info!(listener = "dataplane", addr = %dataplane_addr, "listening");
-    info!(listener = "admin", addr = %admin_addr, tls = config.admin_tls.is_some(), "listening");
+    info!(listener = "admin", addr = %admin_addr, tls = config.admin.tls.is_some(), "listening");
 
     let signal = stop.await;
     info!(

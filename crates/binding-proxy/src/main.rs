@@ -8,6 +8,8 @@ mod app;
 mod cli;
 mod commands;
 mod config;
+#[cfg(feature = "dev")]
+mod dev;
 mod logging;
 mod serve;
 mod shutdown;
@@ -59,18 +61,7 @@ async fn run(cli: Cli, serve_config: Option<Config>) -> ExitCode {
             }
             Err(code) => return code,
         },
-        Command::Dev(args) => {
-            let mut env = process_env();
-            env.insert("BINDING_PROXY__DATAPLANE__LISTEN".into(), args.listen);
-            env.insert("BINDING_PROXY__ADMIN__LISTEN".into(), args.admin_listen);
-            match Config::load(Sources { file: None, env }) {
-                Ok(config) => {
-                    logging::init(config.log_format, &config.log_level);
-                    serve::dev(config).await.map(|()| 0)
-                }
-                Err(err) => return fail(&err.to_string(), 2),
-            }
-        }
+        Command::Dev(args) => return dev(args).await,
         Command::CheckConfig(args) => match load_config(&args.serve) {
             Ok(config) => {
                 if !args.no_files
@@ -95,6 +86,33 @@ async fn run(cli: Cli, serve_config: Option<Config>) -> ExitCode {
     }
 }
 
+/// `dev`: the whole service and the upstream emulator in memory.
+#[cfg(feature = "dev")]
+async fn dev(args: cli::DevArgs) -> ExitCode {
+    let mut env = process_env();
+    env.insert("BINDING_PROXY__DATAPLANE__LISTEN".into(), args.listen);
+    env.insert("BINDING_PROXY__ADMIN__LISTEN".into(), args.admin_listen);
+    match Config::load(Sources { file: None, env }) {
+        Ok(config) => {
+            logging::init(config.log_format, &config.log_level);
+            match dev::dev(config).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => fail(&format!("{err:#}"), 1),
+            }
+        }
+        Err(err) => fail(&err.to_string(), 2),
+    }
+}
+
+/// `dev` in a build without the `dev` feature: the emulator it needs was left out.
+#[cfg(not(feature = "dev"))]
+async fn dev(_: cli::DevArgs) -> ExitCode {
+    fail(
+        "`dev` was left out of this build (built without the `dev` feature, which holds the upstream emulator); use `serve`, or build with default features",
+        2,
+    )
+}
+
 fn load_config(args: &ServeArgs) -> Result<Config, ExitCode> {
     Config::load(Sources {
         file: args.config.as_deref(),
@@ -109,10 +127,10 @@ fn load_config(args: &ServeArgs) -> Result<Config, ExitCode> {
 /// causes (an OS error, rustls's reason), as `serve` prints them; none of them quotes a file.
 /// The master key file is left alone: `serve` creates it when it is missing.
 fn check_files(config: &Config) -> Result<(), String> {
-    if let Some(path) = &config.upstream_ca_file {
+    if let Some(path) = &config.dataplane.upstream.ca_file {
         dataplane::check_upstream_ca_file(path).map_err(|err| with_causes(&err))?;
     }
-    if let Some(tls) = &config.admin_tls {
+    if let Some(tls) = &config.admin.tls {
         admin::tls_acceptor(tls).map_err(|err| format!("admin TLS: {}", with_causes(&err)))?;
     }
     Ok(())

@@ -3,7 +3,7 @@
 
 use auth::scope::{first_path_byte, strip_path_prefix};
 
-use crate::settings::DataplaneSettings;
+use crate::settings::ListenerSettings;
 
 /// The `/v2/` the upstream form of every path starts with.
 const UPSTREAM_ROOT: &str = "/v2/";
@@ -17,12 +17,13 @@ pub(crate) struct DenyList {
 
 impl DenyList {
     /// Builds the list from validated settings.
-    pub(crate) fn new(settings: &DataplaneSettings) -> Self {
+    pub(crate) fn new(settings: &ListenerSettings) -> Self {
         let mut prefixes = settings.deny_prefixes.clone();
         // A request whose upstream path is our own mount point would come back to us when the
         // upstream is (or forwards to) this proxy: a request loop.
         if let Some(own) = settings
             .path_prefix
+            .as_str()
             .strip_prefix(UPSTREAM_ROOT)
             .filter(|own| !own.is_empty())
         {
@@ -49,11 +50,12 @@ impl DenyList {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::PathPrefix;
 
     fn list(path_prefix: &str) -> DenyList {
-        DenyList::new(&DataplaneSettings {
-            path_prefix: path_prefix.to_owned(),
-            ..DataplaneSettings::default()
+        DenyList::new(&ListenerSettings {
+            path_prefix: PathPrefix::parse(path_prefix).unwrap(),
+            ..ListenerSettings::default()
         })
     }
 
@@ -82,19 +84,19 @@ mod tests {
 
     #[test]
     fn own_mount_point_is_denied_even_with_an_empty_list() {
-        let deny = DenyList::new(&DataplaneSettings {
-            path_prefix: "/v2/internal/proxy".to_owned(),
+        let deny = DenyList::new(&ListenerSettings {
+            path_prefix: PathPrefix::parse("/v2/internal/proxy").unwrap(),
             deny_prefixes: Vec::new(),
-            ..DataplaneSettings::default()
+            ..ListenerSettings::default()
         });
         assert!(deny.denies("internal/proxy/messages"));
         assert!(deny.denies("internal/proxy"));
         assert!(!deny.denies("internal/proxyx"));
         assert!(!deny.denies("internal"));
-        let deny = DenyList::new(&DataplaneSettings {
-            path_prefix: "/bp".to_owned(),
+        let deny = DenyList::new(&ListenerSettings {
+            path_prefix: PathPrefix::parse("/bp").unwrap(),
             deny_prefixes: Vec::new(),
-            ..DataplaneSettings::default()
+            ..ListenerSettings::default()
         });
         assert!(!deny.denies("bp/messages"));
         let _ = list("");

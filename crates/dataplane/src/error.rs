@@ -16,44 +16,6 @@ use crate::route::TargetProblem;
 /// Why the data plane could not be set up. Reported at start-up, before a port is bound.
 #[derive(Debug, thiserror::Error)]
 pub enum DataplaneError {
-    /// `path_prefix` is not empty or `/…` without a trailing slash, or holds `%`, `?`, `#`,
-    /// `\`, spaces or non-ASCII.
-    #[error("path prefix must be empty or start with '/', without a trailing slash or escapes")]
-    InvalidPathPrefix,
-    /// `upstream_base_url` has no scheme or host, or has a path, query or user info.
-    #[error("upstream base url must be an origin: scheme://host[:port]")]
-    UpstreamNotOrigin,
-    /// `upstream_base_url` is neither `http` nor `https`.
-    #[error("upstream base url scheme must be http or https")]
-    UpstreamScheme,
-    /// `max_header_bytes` is below what the HTTP/1 parser can work with.
-    #[error("max header bytes must be at least {min}, got {got}")]
-    MaxHeaderBytesTooSmall {
-        /// The smallest accepted value.
-        min: usize,
-        /// The configured value.
-        got: usize,
-    },
-    /// An entry of `deny_prefixes` is not a valid prefix (see `auth::scope::is_valid_prefix`).
-    #[error("deny prefix {index} must be '/'-separated segments of A-Z a-z 0-9 - . _ ~")]
-    InvalidDenyPrefix {
-        /// Position of the entry, from 0.
-        index: usize,
-    },
-    /// `max_body_bytes` is `Some(0)`.
-    #[error("max body bytes must be at least 1 when set")]
-    MaxBodyBytesZero,
-    /// `client_idle_timeout` is zero.
-    #[error("client idle timeout must not be zero")]
-    ClientIdleTimeoutZero,
-    /// `max_connections` is zero or above what the connection semaphore can hold.
-    #[error("max connections must be between 1 and {max}, got {got}")]
-    MaxConnectionsOutOfRange {
-        /// The largest accepted value.
-        max: usize,
-        /// The configured value.
-        got: usize,
-    },
     /// The TLS client configuration could not be built.
     #[error("upstream tls configuration failed")]
     Tls(#[source] rustls::Error),

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use crossbeam_queue::ArrayQueue;
 use http::header::HOST;
-use http::uri::{Parts, Scheme};
+use http::uri::Parts;
 use http::{HeaderValue, Request, Response, Uri};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
@@ -36,7 +36,7 @@ use tower_service::Service as _;
 
 use crate::error::{DataplaneError, UpstreamError};
 use crate::metrics::ConnectionCounters;
-use crate::settings::{DataplaneSettings, Upstream};
+use crate::settings::UpstreamSettings;
 
 /// Idle connections kept to the upstream; enough for bursts without hoarding sockets.
 const MAX_IDLE: usize = 256;
@@ -57,11 +57,9 @@ pub(crate) struct UpstreamClient {
 
 impl UpstreamClient {
     /// Builds the connector (TCP: connect timeout, keep-alive, nodelay; TLS: Mozilla's roots
-    /// plus `upstream_ca_file`'s, aws-lc-rs, ALPN h2 + http/1.1). No connection is opened yet.
-    pub(crate) fn new(
-        settings: &DataplaneSettings,
-        upstream: &Upstream,
-    ) -> Result<Self, DataplaneError> {
+    /// plus `ca_file`'s, aws-lc-rs, ALPN h2 + http/1.1). No connection is opened yet.
+    pub(crate) fn new(settings: &UpstreamSettings) -> Result<Self, DataplaneError> {
+        let upstream = &settings.origin;
         let mut tcp = HttpConnector::new();
         // The TLS layer decides the scheme; the TCP connector must accept `https` URIs.
         tcp.enforce_http(false);
@@ -69,7 +67,7 @@ impl UpstreamClient {
         tcp.set_keepalive(Some(settings.pool_idle_timeout));
         tcp.set_nodelay(true);
         let connector = HttpsConnectorBuilder::new()
-            .with_tls_config(tls_config(settings.upstream_ca_file.as_deref())?)
+            .with_tls_config(tls_config(settings.ca_file.as_deref())?)
             .https_or_http()
             .enable_http1()
             .enable_http2()
@@ -77,8 +75,8 @@ impl UpstreamClient {
         Ok(Self {
             pool: Arc::new(Pool {
                 connector,
-                origin: origin_uri(upstream)?,
-                host: host_header(upstream)?,
+                origin: upstream.to_uri(),
+                host: upstream.host_header(),
                 idle_timeout: settings.pool_idle_timeout,
                 connect_timeout: settings.connect_timeout,
                 idle: ArrayQueue::new(MAX_IDLE),
@@ -317,30 +315,6 @@ fn upstream_roots(ca_file: Option<&Path>) -> Result<rustls::RootCertStore, Datap
             .map_err(|_| problem("holds a certificate that does not parse"))?;
     }
     Ok(roots)
-}
-
-/// `scheme://authority/`: what the connector dials.
-fn origin_uri(upstream: &Upstream) -> Result<Uri, DataplaneError> {
-    let mut parts = Parts::default();
-    parts.scheme = Some(upstream.scheme.clone());
-    parts.authority = Some(upstream.authority.clone());
-    parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
-    Uri::from_parts(parts).map_err(|_| DataplaneError::UpstreamNotOrigin)
-}
-
-/// The upstream's `Host`: its host, and its port unless it is the scheme's default.
-fn host_header(upstream: &Upstream) -> Result<HeaderValue, DataplaneError> {
-    let host = upstream.authority.host();
-    let default_port = if upstream.scheme == Scheme::HTTPS {
-        443
-    } else {
-        80
-    };
-    let value = match upstream.authority.port_u16() {
-        Some(port) if port != default_port => format!("{host}:{port}"),
-        _ => host.to_owned(),
-    };
-    HeaderValue::from_str(&value).map_err(|_| DataplaneError::UpstreamNotOrigin)
 }
 
 /// Why an exchange on an HTTP/1.1 connection ended without a response head.

@@ -25,7 +25,10 @@ pub use health::Readiness;
 pub use hop_headers::{rewrite_request_headers, strip_hop_by_hop};
 pub use metrics::DataplaneMetrics;
 pub use proxy::Proxy;
-pub use rate_limit::RateLimitSettings;
 pub use route::{Route, RouteError, TargetProblem};
 pub use server::{DrainReport, serve};
-pub use settings::{DEFAULT_DENY_PREFIXES, DEFAULT_PATH_PREFIX, DataplaneSettings};
+pub use settings::{
+    DEFAULT_DENY_PREFIXES, DEFAULT_PATH_PREFIX, DataplaneSettings, ListenerSettings, PathPrefix,
+    RateLimitSettings, RawListenerSettings, RawRateLimitSettings, RawUpstreamSettings,
+    UpstreamOrigin, UpstreamSettings,
+};

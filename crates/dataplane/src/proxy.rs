@@ -67,19 +67,18 @@ fn system_clock() -> i64 {
 }
 
 impl Proxy {
-    /// Checks `settings` and builds the upstream client (no connection is opened yet).
+    /// Builds the upstream client from checked `settings` (no connection is opened yet).
     ///
     /// # Errors
-    /// [`DataplaneError`] for an invalid prefix, upstream URL, limit or deny prefix, or a TLS
-    /// configuration failure.
+    /// [`DataplaneError`] when the upstream TLS configuration cannot be built (`ca_file`
+    /// unreadable, not PEM, or without a certificate).
     pub fn new(
         settings: DataplaneSettings,
         authenticator: Arc<Authenticator>,
         readiness: Readiness,
     ) -> Result<Self, DataplaneError> {
-        let upstream = settings.validate()?;
-        let client = UpstreamClient::new(&settings, &upstream)?;
-        let deny_list = DenyList::new(&settings);
+        let client = UpstreamClient::new(&settings.upstream)?;
+        let deny_list = DenyList::new(&settings.listener);
         let series = Arc::new(Series::new(DataplaneMetrics::default(), &settings.scopes));
         Ok(Self {
             limiters: RateLimiters::new(settings.rate_limit),
@@ -193,8 +192,8 @@ impl Proxy {
         let target = uri
             .path_and_query()
             .ok_or(Refusal::BadTarget(TargetProblem::NotOriginForm))?;
-        let route =
-            Route::parse(&self.settings.path_prefix, target.as_str()).map_err(|err| match err {
+        let route = Route::parse(self.settings.listener.path_prefix.as_str(), target.as_str())
+            .map_err(|err| match err {
                 RouteError::NotFound => Refusal::RouteNotFound,
                 RouteError::BadTarget(problem) => Refusal::BadTarget(problem),
             })?;
@@ -206,7 +205,7 @@ impl Proxy {
             return Err(Refusal::RouteDenied);
         }
         // A declared length over the limit is refused before any work or upstream contact.
-        if let Some(limit) = self.settings.max_body_bytes
+        if let Some(limit) = self.settings.listener.max_body_bytes
             && http_body::Body::size_hint(request.body()).lower() > limit
         {
             return Err(Refusal::BodyTooLarge { limit });
@@ -267,14 +266,14 @@ impl Proxy {
             .client
             .send(
                 Request::from_parts(parts, body),
-                self.settings.max_body_bytes,
+                self.settings.listener.max_body_bytes,
                 upload,
                 self.series.connections(),
             )
             .await
             .map_err(|err| match err {
                 SendError::BodyTooLarge => Refusal::BodyTooLarge {
-                    limit: self.settings.max_body_bytes.unwrap_or(0),
+                    limit: self.settings.listener.max_body_bytes.unwrap_or(0),
                 },
                 SendError::Upstream(err) => Refusal::Upstream(err),
             })?;

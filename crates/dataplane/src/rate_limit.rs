@@ -6,36 +6,17 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+use auth::RateLimit;
 use governor::clock::{Clock, DefaultClock};
 use governor::middleware::StateInformationMiddleware;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{Quota, RateLimiter};
-use store::RateLimit;
+
+use crate::settings::RateLimitSettings;
 
 /// The longest wait the proxy ever asks a client for: the Node SDK sleeps for whatever it is
 /// told, and an organization over its limit for a minute should hear back, not hang.
 pub(crate) const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
-
-/// How rate limiting is configured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateLimitSettings {
-    /// The limit for bindings without their own; `None`: such bindings are not limited.
-    pub default_limit: Option<RateLimit>,
-    /// An organization's limiter is forgotten after this long without a request.
-    pub idle_ttl: Duration,
-    /// At most this many organizations are tracked at once (least recently used go first).
-    pub max_tracked: u64,
-}
-
-impl Default for RateLimitSettings {
-    fn default() -> Self {
-        Self {
-            default_limit: None,
-            idle_ttl: Duration::from_secs(600),
-            max_tracked: 100_000,
-        }
-    }
-}
 
 /// The outcome for one request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -61,8 +61,8 @@ pub async fn serve(
     drain_grace: Duration,
 ) -> std::io::Result<DrainReport> {
     let builder = connection_builder(&proxy);
-    let idle_timeout = proxy.settings().client_idle_timeout;
-    let permits = Arc::new(Semaphore::new(proxy.settings().max_connections));
+    let idle_timeout = proxy.settings().listener.client_idle_timeout;
+    let permits = Arc::new(Semaphore::new(proxy.settings().listener.max_connections));
     let (drain, draining) = watch::channel(false);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
@@ -288,7 +288,7 @@ impl Body for TrackedBody {
 /// HTTP/1.1 with a header-read timeout and a head size limit (hyper answers 431 above it),
 /// and prior-knowledge HTTP/2 (h2c) with a header-list limit.
 fn connection_builder(proxy: &Proxy) -> auto::Builder<TokioExecutor> {
-    let settings = proxy.settings();
+    let settings = &proxy.settings().listener;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()

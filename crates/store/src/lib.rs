@@ -4,7 +4,8 @@
 //! the SQLite backend ([`SqliteStore`], the embedded default), the PostgreSQL backend
 //! ([`PostgresStore`], shared by replicas, changes crossing processes), envelope encryption under a
 //! [`MasterKey`] (AES-256-GCM, ciphertext bound to its row) and the [`Secret`] type that holds
-//! every secret in memory. Callers hand plaintext secrets in and get them back; only this crate
+//! every secret in memory, and the `[store]`/`[crypto]` settings with the [`SettingsError`] every
+//! settings section reports. Callers hand plaintext secrets in and get them back; only this crate
 //! sees ciphertext. No HTTP and no JWT logic here.
 
 mod envelope;
@@ -13,6 +14,8 @@ mod model;
 mod postgres;
 mod rows;
 mod secret;
+mod settings;
+mod settings_error;
 mod sqlite;
 mod store;
 
@@ -25,5 +28,9 @@ pub use model::{
 };
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use secret::Secret;
+pub use settings::{
+    CryptoSettings, PostgresUrl, RawCryptoSettings, RawStoreSettings, StoreSettings, StoreUrl,
+};
+pub use settings_error::{SettingsError, SettingsProblem};
 pub use sqlite::SqliteStore;
 pub use store::{Store, StoreHandle};

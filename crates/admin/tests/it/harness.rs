@@ -5,7 +5,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use auth::{CredentialCache, Issuer, Keyring, TokenSettings, Verifier};
 use aws_lc_rs::digest::{SHA256, digest};
-use binding_proxy_admin::{self as admin, AdminSettings, AdminState, Readiness};
+use binding_proxy_admin::{self as admin, AdminLinks, AdminSettings, AdminState, Readiness};
 use bytes::Bytes;
 use emulator::{EmulatorConfig, RunningEmulator};
 use http::{HeaderMap, Method, Request, StatusCode, header};
@@ -130,10 +130,12 @@ impl Admin {
             probe_target.unwrap_or_else(|| upstream.base_url().parse().unwrap());
         let settings = AdminSettings {
             token_sha256: vec![sha256(ADMIN_TOKEN), sha256(SECOND_ADMIN_TOKEN)],
+            probe_timeout: Duration::from_secs(5),
+            ..AdminSettings::default()
+        };
+        let links = AdminLinks {
             public_base_url: PUBLIC_BASE_URL.to_owned(),
             upstream_base_url,
-            probe_path: "/v2/balance".to_owned(),
-            probe_timeout: Duration::from_secs(5),
         };
         let state = AdminState::new(
             store.clone(),
@@ -142,6 +144,7 @@ impl Admin {
             verifier.clone(),
             credentials.clone(),
             settings,
+            links,
             now,
             Readiness::new(),
         )

@@ -7,6 +7,7 @@ mod deploy_metrics;
 mod dev_mode;
 mod docs;
 mod hygiene;
+mod layout;
 mod metrics;
 mod rate_limits;
 mod replicas;

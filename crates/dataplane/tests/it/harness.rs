@@ -12,7 +12,10 @@ use auth::{
     Authenticator, CredentialCache, IssueRequest, Issuer, Keyring, TokenSettings, Verifier,
 };
 use bytes::Bytes;
-use dataplane::{DataplaneSettings, DrainReport, Proxy, Readiness};
+use dataplane::{
+    DataplaneSettings, DrainReport, ListenerSettings, Proxy, Readiness, UpstreamOrigin,
+    UpstreamSettings,
+};
 use emulator::{Emulator, EmulatorConfig, RunningEmulator};
 use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::combinators::BoxBody;
@@ -191,15 +194,20 @@ impl Stack {
         .unwrap();
         let upstream = options.upstream.unwrap_or_else(|| emulator.base_url());
         let settings = DataplaneSettings {
-            upstream_base_url: upstream.parse().unwrap(),
-            response_timeout: options.response_timeout,
-            connect_timeout: options.connect_timeout,
+            listener: ListenerSettings {
+                max_body_bytes: options.max_body_bytes,
+                client_idle_timeout: options.client_idle_timeout,
+                max_connections: options.max_connections,
+                ..ListenerSettings::default()
+            },
+            upstream: UpstreamSettings {
+                origin: UpstreamOrigin::parse(&upstream).unwrap(),
+                response_timeout: options.response_timeout,
+                connect_timeout: options.connect_timeout,
+                pool_idle_timeout: options.pool_idle_timeout,
+                ca_file: options.upstream_ca_file,
+            },
             scopes: test_scopes(),
-            max_body_bytes: options.max_body_bytes,
-            client_idle_timeout: options.client_idle_timeout,
-            max_connections: options.max_connections,
-            pool_idle_timeout: options.pool_idle_timeout,
-            upstream_ca_file: options.upstream_ca_file,
             ..DataplaneSettings::default()
         };
         let readiness = Readiness::new(true);

@@ -253,10 +253,8 @@ async fn an_unusable_upstream_ca_file_stops_start_up() {
         (not_pem, "is not valid PEM"),
         (empty, "holds no PEM certificate"),
     ] {
-        let settings = DataplaneSettings {
-            upstream_ca_file: Some(path.clone()),
-            ..DataplaneSettings::default()
-        };
+        let mut settings = DataplaneSettings::default();
+        settings.upstream.ca_file = Some(path.clone());
         let err = Proxy::new(settings, authenticator().await, Readiness::new(true)).unwrap_err();
         match &err {
             DataplaneError::UpstreamCa {
