@@ -7,7 +7,7 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use store::{Binding, NewSigningKey, NewToken, Secret, SigningKey, StoreError, StoreHandle};
 
-use crate::keyring::{SUPPORTED_ALGORITHM, minted_header};
+use crate::jose_header::{SUPPORTED_ALGORITHM, minted_header};
 use crate::{AuthError, Claims, ErrorCode, Keyring, TokenSettings, scope};
 
 /// Longest `function_id` accepted.

@@ -13,6 +13,7 @@ mod error;
 pub mod error_document;
 mod follow;
 mod issue;
+mod jose_header;
 mod keyring;
 mod metrics;
 pub mod scope;
