@@ -7,6 +7,7 @@
 //! No SQL and no HTTP serving here: persistence goes through `store::Store`.
 
 mod authenticate;
+mod authenticated;
 mod claims;
 mod credential_cache;
 mod error;
@@ -19,7 +20,8 @@ mod metrics;
 pub mod scope;
 mod verify;
 
-pub use authenticate::{Authenticated, Authenticator};
+pub use authenticate::Authenticator;
+pub use authenticated::Authenticated;
 pub use claims::{Claims, TokenSettings};
 pub use credential_cache::{Credential, CredentialCache};
 pub use error::AuthError;
