@@ -5,17 +5,10 @@ use std::sync::Arc;
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
 
-use crate::{AuthError, Claims, Credential, CredentialCache, Verifier, scope};
+use crate::{AuthError, Authenticated, CredentialCache, Verifier, scope};
 
-/// A request that passed authentication: its token's claims and its binding's credential.
-#[derive(Debug, Clone)]
-pub struct Authenticated {
-    /// Verified claims.
-    pub claims: Arc<Claims>,
-    /// The binding the token names, current as of the credential cache.
-    pub credential: Arc<Credential>,
-}
-
+// Beside the authenticator rather than the struct: `allows` applies `scope`'s rules and
+// `scope` reads an `Authenticated`, so the struct's module can import neither.
 impl Authenticated {
     /// Whether the effective scope (binding scopes ∩ token `scp`) allows `requested`.
     /// Allocation-free.

@@ -6,7 +6,8 @@ use store::StoreError;
 
 use crate::ErrorCode;
 
-/// Why [`crate::Authenticator::authenticate`] (or a part of it) refused a request.
+/// Why authentication (or a part of it: the header, the token, the credential) refused a
+/// request.
 ///
 /// Token variants are the client's fault (401); `StoreUnavailable` is ours to retry (503);
 /// `Internal` is a broken invariant or bad stored data (500). Messages never contain a token,
@@ -26,7 +27,7 @@ pub enum AuthError {
     /// headers.
     #[error("token header is not accepted")]
     TokenHeaderRejected,
-    /// The token is longer than [`crate::MAX_TOKEN_BYTES`].
+    /// The token is longer than the verifier accepts (`MAX_TOKEN_BYTES`).
     #[error("token is larger than 8192 bytes")]
     TokenTooLarge,
     /// `kid` names no key that verifies (unknown or retired).

@@ -7,7 +7,7 @@ use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 use aws_lc_rs::signature::{Ed25519KeyPair, KeyPair};
 use store::{Binding, NewSigningKey, NewToken, Secret, SigningKey, StoreError, StoreHandle};
 
-use crate::keyring::{SUPPORTED_ALGORITHM, minted_header};
+use crate::jose_header::{SUPPORTED_ALGORITHM, minted_header};
 use crate::{AuthError, Claims, ErrorCode, Keyring, TokenSettings, scope};
 
 /// Longest `function_id` accepted.
@@ -294,6 +294,62 @@ fn check_function_id(function_id: &str) -> Result<(), IssueError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    async fn memory_store() -> StoreHandle {
+        Arc::new(
+            store::SqliteStore::connect("sqlite::memory:", store::MasterKey::generate())
+                .await
+                .expect("store"),
+        )
+    }
+
+    fn issuer(store: &StoreHandle, keyring: &Arc<Keyring>) -> Issuer {
+        let settings = TokenSettings {
+            issuer: "i".to_owned(),
+            audience: "a".to_owned(),
+            leeway_secs: 0,
+            default_ttl_secs: 60,
+            max_ttl_secs: 60,
+        };
+        Issuer::new(store.clone(), Arc::clone(keyring), settings)
+    }
+
+    #[tokio::test]
+    async fn a_minted_tokens_header_segment_finds_its_key_without_decoding() {
+        let store = memory_store().await;
+        let keyring = Keyring::load(&store).await.expect("keyring");
+        let issuer = issuer(&store, &keyring);
+        issuer.ensure_signing_key(1_000).await.expect("key");
+        let binding = store
+            .create_binding(
+                store::NewBinding {
+                    org_id: "org".to_owned(),
+                    api_key: store::Secret::from("KEYsecret".to_owned()),
+                    scopes: vec![],
+                    rate_limit: None,
+                },
+                1_000,
+            )
+            .await
+            .expect("binding");
+        let token = issuer
+            .issue(&binding, IssueRequest::default(), 1_000)
+            .await
+            .expect("minted")
+            .token;
+
+        let state = keyring.current();
+        let kid = keyring.active_kid().expect("active key");
+        let header = token.split('.').next().expect("header segment");
+        let by_segment = state.key_for_minted_header(header).expect("fast path hit");
+        assert!(Arc::ptr_eq(
+            by_segment,
+            state.verify_key(&kid).expect("by kid")
+        ));
+        // A segment that differs by one byte is not found, and takes the decoding path.
+        let other = format!("{header}A");
+        assert!(state.key_for_minted_header(&other).is_none());
+    }
 
     #[test]
     fn scopes_must_be_granted_and_non_empty() {

@@ -6,20 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use aws_lc_rs::signature::{ED25519, Ed25519KeyPair, KeyPair, ParsedPublicKey};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::EncodingKey;
 use store::{KeyStatus, SigningKeyMaterial, StoreHandle};
 
 use crate::AuthError;
-use crate::verify::checked_header_kid;
-
-/// The one algorithm keys may be pinned to today. A stored key with another algorithm is
-/// skipped (its tokens get `token_key_unknown`) rather than trusted with an unknown scheme.
-pub(crate) const SUPPORTED_ALGORITHM: &str = "EdDSA";
-
-/// [`SUPPORTED_ALGORITHM`] as `jsonwebtoken` names it, for minting.
-const MINTED_ALGORITHM: Algorithm = Algorithm::EdDSA;
+use crate::jose_header::{SUPPORTED_ALGORITHM, checked_header_kid, minted_header_segment};
 
 const ED25519_PUBLIC_KEY_LEN: usize = 32;
 
@@ -40,8 +31,9 @@ pub struct Keyring {
 pub(crate) struct KeyringState {
     verify_keys: HashMap<String, Arc<VerifyKey>>,
     /// Each verify key under the exact base64url header segment this service mints for its
-    /// `kid` (see [`minted_header`]): a token whose first segment is byte-identical to one of
-    /// these has that header, so its decoding can be skipped. Any other header is decoded.
+    /// `kid` (see [`crate::jose_header::minted_header`]): a token whose first segment is
+    /// byte-identical to one of these has that header, so its decoding can be skipped. Any
+    /// other header is decoded.
     minted_headers: HashMap<Box<str>, Arc<VerifyKey>>,
     active: Option<ActiveKey>,
 }
@@ -193,22 +185,6 @@ async fn load_state(store: &StoreHandle) -> Result<KeyringState, AuthError> {
     })
 }
 
-/// The JOSE header of every token this service mints under `kid`: `typ`, `alg` and `kid`.
-pub(crate) fn minted_header(kid: &str) -> Header {
-    let mut header = Header::new(MINTED_ALGORITHM);
-    header.kid = Some(kid.to_owned());
-    header
-}
-
-/// The first segment of a token minted under `kid`, encoded as `jsonwebtoken::encode` does
-/// (base64url without padding of the header's JSON).
-fn minted_header_segment(kid: &str) -> Result<String, AuthError> {
-    let json = serde_json::to_vec(&minted_header(kid)).map_err(|_| AuthError::Internal {
-        reason: "a token header does not serialize",
-    })?;
-    Ok(URL_SAFE_NO_PAD.encode(json))
-}
-
 /// Checks the active key's private half parses and matches its public half, so a bad key is
 /// found at load rather than when the first token is minted.
 fn active_key(material: SigningKeyMaterial) -> Result<ActiveKey, AuthError> {
@@ -234,17 +210,7 @@ fn active_key(material: SigningKeyMaterial) -> Result<ActiveKey, AuthError> {
 
 #[cfg(test)]
 mod tests {
-    use std::str::FromStr;
-
     use super::*;
-
-    #[test]
-    fn minted_algorithm_is_the_supported_one() {
-        assert_eq!(
-            Algorithm::from_str(SUPPORTED_ALGORITHM).ok(),
-            Some(MINTED_ALGORITHM)
-        );
-    }
 
     async fn memory_store() -> StoreHandle {
         Arc::new(
@@ -254,52 +220,25 @@ mod tests {
         )
     }
 
-    fn issuer(store: &StoreHandle, keyring: &Arc<Keyring>) -> crate::Issuer {
-        let settings = crate::TokenSettings {
-            issuer: "i".to_owned(),
-            audience: "a".to_owned(),
-            leeway_secs: 0,
-            default_ttl_secs: 60,
-            max_ttl_secs: 60,
-        };
-        crate::Issuer::new(store.clone(), Arc::clone(keyring), settings)
-    }
-
-    #[tokio::test]
-    async fn a_minted_tokens_header_segment_finds_its_key_without_decoding() {
-        let store = memory_store().await;
-        let keyring = Keyring::load(&store).await.expect("keyring");
-        let issuer = issuer(&store, &keyring);
-        issuer.ensure_signing_key(1_000).await.expect("key");
-        let binding = store
-            .create_binding(
-                store::NewBinding {
-                    org_id: "org".to_owned(),
-                    api_key: store::Secret::from("KEYsecret".to_owned()),
-                    scopes: vec![],
-                    rate_limit: None,
+    /// Stores a fresh Ed25519 key under `kid` (the store makes it the active one, the previous
+    /// active key verify-only) and reloads `keyring`.
+    async fn rotate_in(store: &StoreHandle, keyring: &Keyring, kid: &str, now: i64) {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng).expect("generate");
+        let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("parse");
+        store
+            .insert_signing_key(
+                store::NewSigningKey {
+                    kid: kid.to_owned(),
+                    algorithm: SUPPORTED_ALGORITHM.to_owned(),
+                    public_key: pair.public_key().as_ref().to_vec(),
+                    private_key_pkcs8: store::Secret::new(pkcs8.as_ref().to_vec()),
                 },
-                1_000,
+                now,
             )
             .await
-            .expect("binding");
-        let token = issuer
-            .issue(&binding, crate::IssueRequest::default(), 1_000)
-            .await
-            .expect("minted")
-            .token;
-
-        let state = keyring.current();
-        let kid = keyring.active_kid().expect("active key");
-        let header = token.split('.').next().expect("header segment");
-        let by_segment = state.key_for_minted_header(header).expect("fast path hit");
-        assert!(Arc::ptr_eq(
-            by_segment,
-            state.verify_key(&kid).expect("by kid")
-        ));
-        // A segment that differs by one byte is not found, and takes the decoding path.
-        let other = format!("{header}A");
-        assert!(state.key_for_minted_header(&other).is_none());
+            .expect("insert");
+        keyring.reload(store).await.expect("reload");
     }
 
     #[tokio::test]
@@ -320,23 +259,11 @@ mod tests {
             )
             .await
             .expect("insert");
-        let issuer = issuer(&store, &keyring);
-        let good = issuer.rotate_signing_key(1_001).await.expect("rotate");
+        rotate_in(&store, &keyring, "bp-good", 1_001).await;
 
         let state = keyring.current();
         assert!(state.verify_key("bp-short").is_none());
-        assert!(state.verify_key(&good.kid).is_some());
+        assert!(state.verify_key("bp-good").is_some());
         assert_eq!(state.minted_headers.len(), 1);
-    }
-
-    #[test]
-    fn minted_header_segment_decodes_to_the_minted_header() {
-        let segment = minted_header_segment("bp-0123").expect("encodes");
-        let json = URL_SAFE_NO_PAD.decode(segment).expect("base64url");
-        let header: serde_json::Value = serde_json::from_slice(&json).expect("json");
-        assert_eq!(
-            header,
-            serde_json::json!({"typ": "JWT", "alg": "EdDSA", "kid": "bp-0123"})
-        );
     }
 }

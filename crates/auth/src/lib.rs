@@ -8,19 +8,22 @@
 //! No SQL and no HTTP serving here: persistence goes through `store::Store`.
 
 mod authenticate;
+mod authenticated;
 mod claims;
 mod credential_cache;
 mod error;
 pub mod error_document;
 mod follow;
 mod issue;
+mod jose_header;
 mod keyring;
 mod metrics;
 pub mod scope;
 mod settings;
 mod verify;
 
-pub use authenticate::{Authenticated, Authenticator};
+pub use authenticate::Authenticator;
+pub use authenticated::Authenticated;
 pub use claims::{Claims, TokenSettings};
 pub use credential_cache::{Credential, CredentialCache};
 pub use error::AuthError;
