@@ -181,9 +181,8 @@ mod tests {
             tls_client_ca_file: None,
         })
         .unwrap_err();
-        let keys: Vec<&str> = err.problems().iter().map(|p| p.key.as_str()).collect();
         assert_eq!(
-            keys,
+            err.keys(),
             [
                 "listen",
                 "token_sha256",

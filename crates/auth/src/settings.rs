@@ -194,10 +194,6 @@ impl TryFrom<RawScopes> for ScopeTable {
 mod tests {
     use super::*;
 
-    fn keys(err: &SettingsError) -> Vec<&str> {
-        err.problems().iter().map(|p| p.key.as_str()).collect()
-    }
-
     #[test]
     fn defaults_are_valid() {
         let tokens = TokenSettings::try_from(RawTokenSettings::default()).unwrap();
@@ -218,7 +214,7 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(
-            keys(&err),
+            err.keys(),
             ["issuer", "audience", "default_ttl_secs", "leeway_secs"]
         );
     }
@@ -233,7 +229,7 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(
-            keys(&err),
+            err.keys(),
             [
                 "token_capacity",
                 "credential_capacity",
@@ -253,6 +249,6 @@ mod tests {
             ("fax".to_owned(), Prefixes::One("a//b".to_owned())),
         ]));
         let err = ScopeTable::try_from(raw).unwrap_err();
-        assert_eq!(keys(&err), ["fax", "messaging", "telepathy"]);
+        assert_eq!(err.keys(), ["fax", "messaging", "telepathy"]);
     }
 }

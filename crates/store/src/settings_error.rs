@@ -52,6 +52,11 @@ impl SettingsError {
         &self.problems
     }
 
+    /// The keys of the problems, in the order found.
+    pub fn keys(&self) -> Vec<&str> {
+        self.problems.iter().map(|p| p.key.as_str()).collect()
+    }
+
     /// Whether no problem was found.
     pub fn is_empty(&self) -> bool {
         self.problems.is_empty()
@@ -113,8 +118,7 @@ mod tests {
         let _ = section.positive_secs("idle_secs", 5);
         let mut all = SettingsError::new();
         all.extend_section("dataplane", section);
-        let keys: Vec<&str> = all.problems().iter().map(|p| p.key.as_str()).collect();
-        assert_eq!(keys, ["dataplane.listen", "dataplane.timeout_ms"]);
+        assert_eq!(all.keys(), ["dataplane.listen", "dataplane.timeout_ms"]);
         assert_eq!(
             all.to_string(),
             "dataplane.listen: is not an address; dataplane.timeout_ms: must be greater than 0"

@@ -160,18 +160,18 @@ fn crate_imports(code: &str) -> BTreeSet<String> {
     for (i, _) in code.match_indices("crate::") {
         let rest = &code[i + "crate::".len()..];
         if let Some(group) = rest.strip_prefix('{') {
-            let inner = group.split('}').next().unwrap_or_default();
-            // Nested braces only occur below the first segment; first segments follow `{` or `,`.
+            // First segments follow the `{` or a `,` at depth 0; the group ends at its `}`.
             let mut depth = 0;
             let mut start = true;
-            for (j, c) in inner.char_indices() {
+            for (j, c) in group.char_indices() {
                 match c {
                     '{' => depth += 1,
+                    '}' if depth == 0 => break,
                     '}' => depth -= 1,
                     ',' if depth == 0 => start = true,
                     c if start && !c.is_whitespace() => {
                         start = false;
-                        let name = ident(&inner[j..]);
+                        let name = ident(&group[j..]);
                         if !name.is_empty() {
                             found.insert(name);
                         }
