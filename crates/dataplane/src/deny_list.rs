@@ -99,6 +99,7 @@ mod tests {
             ..ListenerSettings::default()
         });
         assert!(!deny.denies("bp/messages"));
-        let _ = list("");
+        // An empty prefix used to reach the list; it is refused when the settings are read.
+        assert_eq!(PathPrefix::parse(""), None);
     }
 }
