@@ -4,6 +4,8 @@
 //! [`Claims`], the signing [`Keyring`], the [`Verifier`] (verified-token cache), the
 //! [`CredentialCache`], the [`Authenticator`] the data plane calls per request, the token
 //! [`Issuer`] the admin API mints with, and [`follow_changes`] to keep caches current.
+//! [`scope`] matches paths to scopes; [`percent`] reads `%XX` escapes for it and for the data
+//! plane's target check, so both agree on what a path means.
 //! No SQL and no HTTP serving here: persistence goes through `store::Store`.
 
 mod authenticate;
@@ -15,6 +17,7 @@ mod follow;
 mod issue;
 mod keyring;
 mod metrics;
+pub mod percent;
 pub mod scope;
 mod verify;
 

@@ -10,11 +10,13 @@
 //! percent-encoded unreserved character (`ALPHA DIGIT - . _ ~`, hex in either case) counts as
 //! the character itself (`mess%61ges` is `messages`), because upstream servers normalise it
 //! that way. Any other escape (`%2F`, `%20`) is compared as the three bytes it is, so it never
-//! matches a prefix. A path no prefix matches is out of scope (default deny).
+//! matches a prefix. A path no prefix matches is out of scope (default deny). Escapes are read
+//! by [`crate::percent`], the module the data plane's target check decodes with too.
 
 use std::collections::BTreeMap;
 
 use crate::Authenticated;
+use crate::percent::{is_unreserved, normalized_byte};
 
 /// Longest scope name accepted when minting.
 pub const MAX_SCOPE_LEN: usize = 128;
@@ -318,7 +320,7 @@ pub fn strip_path_prefix<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
     let raw = path.as_bytes();
     let mut at = 0;
     for &want in prefix.as_bytes() {
-        let (got, len) = next_byte(raw, at)?;
+        let (got, len) = normalized_byte(raw, at)?;
         if got != want {
             return None;
         }
@@ -332,7 +334,7 @@ pub fn strip_path_prefix<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
 /// unreserved character decoded): a prefix starting with any other byte cannot match, so a
 /// caller trying many prefixes can skip those with one compare.
 pub fn first_path_byte(path: &str) -> Option<u8> {
-    next_byte(path.as_bytes(), 0).map(|(byte, _)| byte)
+    normalized_byte(path.as_bytes(), 0).map(|(byte, _)| byte)
 }
 
 /// Whether `prefix` is a valid prefix: `/`-separated non-empty segments of unreserved
@@ -345,35 +347,6 @@ pub fn is_valid_prefix(prefix: &str) -> bool {
                 && segment != ".."
                 && segment.bytes().all(is_unreserved)
         })
-}
-
-/// The byte at `at`, with a percent-encoded unreserved character decoded, and how many raw
-/// bytes it took.
-fn next_byte(raw: &[u8], at: usize) -> Option<(u8, usize)> {
-    let byte = *raw.get(at)?;
-    if byte == b'%' {
-        let decoded = raw
-            .get(at + 1..at + 3)
-            .and_then(|hex| Some(hex_value(hex[0])? << 4 | hex_value(hex[1])?));
-        if let Some(decoded) = decoded.filter(|d| is_unreserved(*d)) {
-            return Some((decoded, 3));
-        }
-    }
-    Some((byte, 1))
-}
-
-fn hex_value(byte: u8) -> Option<u8> {
-    match byte {
-        b'0'..=b'9' => Some(byte - b'0'),
-        b'a'..=b'f' => Some(byte - b'a' + 10),
-        b'A'..=b'F' => Some(byte - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// RFC 3986 unreserved: `ALPHA DIGIT - . _ ~`.
-fn is_unreserved(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
 }
 
 /// The first segment of `rest` (`""` or `/seg/...` or `?...`), if non-empty.
