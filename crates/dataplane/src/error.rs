@@ -11,7 +11,7 @@ use http_body_util::{Either, Full};
 use crate::proxy::{ProxyBody, X_RATELIMIT_LIMIT, X_RATELIMIT_REMAINING};
 use crate::rate_limit::{retry_after_millis, retry_after_secs};
 use crate::request_id::{RequestId, X_REQUEST_ID};
-use crate::route::TargetProblem;
+use crate::target::TargetProblem;
 
 /// Why the data plane could not be set up. Reported at start-up, before a port is bound.
 #[derive(Debug, thiserror::Error)]

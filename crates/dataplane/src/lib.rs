@@ -18,6 +18,7 @@ mod request_id;
 mod route;
 mod server;
 mod settings;
+mod target;
 
 pub use error::DataplaneError;
 pub use forward::check_upstream_ca_file;
@@ -26,6 +27,7 @@ pub use hop_headers::{rewrite_request_headers, strip_hop_by_hop};
 pub use metrics::DataplaneMetrics;
 pub use proxy::Proxy;
 pub use rate_limit::RateLimitSettings;
-pub use route::{Route, RouteError, TargetProblem};
+pub use route::{Route, RouteError};
 pub use server::{DrainReport, serve};
 pub use settings::{DEFAULT_DENY_PREFIXES, DEFAULT_PATH_PREFIX, DataplaneSettings};
+pub use target::TargetProblem;

@@ -23,8 +23,9 @@ use crate::hop_headers;
 use crate::metrics::{DataplaneMetrics, Series};
 use crate::rate_limit::{Decision, RateLimiters};
 use crate::request_id::{RequestId, X_REQUEST_ID};
-use crate::route::{Route, RouteError, TargetProblem};
+use crate::route::{Route, RouteError};
 use crate::settings::DataplaneSettings;
+use crate::target::TargetProblem;
 
 /// The organization's rate limit (sustained requests per second), on every limited response.
 pub(crate) const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
