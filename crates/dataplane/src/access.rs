@@ -13,11 +13,11 @@ use bytes::Bytes;
 use http::{Method, StatusCode};
 use http_body::{Body, Frame, SizeHint};
 
-use crate::forward::Upload;
 use crate::metrics::Series;
 use crate::proxy::ProxyBody;
 use crate::request_id::RequestId;
 use crate::route::Route;
+use crate::upstream::Upload;
 
 /// What the access log reports about a request, filled in as the request progresses.
 #[derive(Default)]

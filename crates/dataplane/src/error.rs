@@ -73,7 +73,7 @@ pub enum DataplaneError {
 pub(crate) enum UpstreamError {
     /// No connection could be made; nothing was sent, so a retry is safe.
     #[error("upstream could not be reached")]
-    Unavailable(#[source] crate::forward::BoxError),
+    Unavailable(#[source] crate::upstream::BoxError),
     /// The exchange failed after the request may have been sent.
     #[error("upstream request failed")]
     Failed(#[source] hyper::Error),

@@ -8,7 +8,6 @@
 mod access;
 mod deny_list;
 mod error;
-mod forward;
 mod health;
 mod hop_headers;
 mod metrics;
@@ -19,9 +18,9 @@ mod route;
 mod server;
 mod settings;
 mod target;
+mod upstream;
 
 pub use error::DataplaneError;
-pub use forward::check_upstream_ca_file;
 pub use health::Readiness;
 pub use hop_headers::{rewrite_request_headers, strip_hop_by_hop};
 pub use metrics::DataplaneMetrics;
@@ -31,3 +30,4 @@ pub use route::{Route, RouteError};
 pub use server::{DrainReport, serve};
 pub use settings::{DEFAULT_DENY_PREFIXES, DEFAULT_PATH_PREFIX, DataplaneSettings};
 pub use target::TargetProblem;
+pub use upstream::check_upstream_ca_file;

@@ -17,7 +17,6 @@ use tracing::field::Empty;
 use crate::access::{AccessBody, Facts, Flight, Record};
 use crate::deny_list::DenyList;
 use crate::error::{DataplaneError, Refusal};
-use crate::forward::{SendError, Upload, UpstreamBody, UpstreamClient};
 use crate::health::{self, Readiness};
 use crate::hop_headers;
 use crate::metrics::{DataplaneMetrics, Series};
@@ -26,6 +25,7 @@ use crate::request_id::{RequestId, X_REQUEST_ID};
 use crate::route::{Route, RouteError};
 use crate::settings::DataplaneSettings;
 use crate::target::TargetProblem;
+use crate::upstream::{SendError, Upload, UpstreamBody, UpstreamClient};
 
 /// The organization's rate limit (sustained requests per second), on every limited response.
 pub(crate) const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");

@@ -1,0 +1,271 @@
+//! The proxy's connections to its one upstream: opened on demand (TCP, TLS, then the HTTP/1.1
+//! or HTTP/2 handshake), HTTP/1.1 ones kept idle for the next request and closed when they
+//! expire, the HTTP/2 one shared by every request.
+
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock, Weak};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use crossbeam_queue::ArrayQueue;
+use http::HeaderValue;
+use http::uri::{Parts, Scheme, Uri};
+use hyper::client::conn::{http1, http2};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder, MaybeHttpsStream};
+use hyper_util::client::legacy::connect::{Connection as _, HttpConnector};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::net::TcpStream;
+use tower_service::Service as _;
+
+use super::tls::tls_config;
+use super::upload::UploadBody;
+use crate::error::{DataplaneError, UpstreamError};
+use crate::settings::{DataplaneSettings, Upstream};
+
+/// Idle connections kept to the upstream; enough for bursts without hoarding sockets.
+const MAX_IDLE: usize = 256;
+
+/// A connection's byte stream: TCP, or TLS over TCP.
+type Io = MaybeHttpsStream<TokioIo<TcpStream>>;
+
+/// An idle or leased HTTP/1.1 connection: the handle requests are sent on, and the state
+/// machine that reads and writes the socket. Boxed once per connection (it holds hyper's
+/// buffers inline, ≈ 1.8 KB), so leasing and returning it moves a pointer.
+pub(super) struct Http1 {
+    pub(super) sender: http1::SendRequest<UploadBody>,
+    pub(super) driver: http1::Connection<Io, UploadBody>,
+}
+
+impl Http1 {
+    /// Whether the connection can take a request now. Polls it once: a connection the
+    /// upstream closed while idle resolves, and is dropped by the caller.
+    fn poll_usable(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        if let Poll::Ready(ended) = Pin::new(&mut self.driver).poll(cx) {
+            return Poll::Ready(Err(match ended {
+                Ok(()) => "connection closed by the upstream".into(),
+                Err(err) => err.into(),
+            }));
+        }
+        self.sender.poll_ready(cx).map_err(Into::into)
+    }
+}
+
+/// A connection or handshake error, of whichever layer failed.
+pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What a connection checkout gives: an HTTP/1.1 connection (and whether it was used
+/// before), or a handle on the shared HTTP/2 connection.
+pub(super) enum Checkout {
+    Http1(Box<Http1>, bool),
+    Http2(http2::SendRequest<UploadBody>),
+}
+
+/// The proxy's connections to its one upstream.
+pub(super) struct Pool {
+    connector: HttpsConnector<HttpConnector>,
+    /// `scheme://authority/`, for the connector.
+    pub(super) origin: Uri,
+    /// `Host` for HTTP/1.1 requests.
+    pub(super) host: HeaderValue,
+    idle_timeout: Duration,
+    /// TCP, TLS and the HTTP/2 handshake together.
+    connect_timeout: Duration,
+    /// Idle HTTP/1.1 connections, the longest idle first. Lock-free: a checkout is a pop.
+    idle: ArrayQueue<(Box<Http1>, Instant)>,
+    /// The HTTP/2 connection, when the upstream negotiated HTTP/2 (swapped whole).
+    shared: RwLock<Option<http2::SendRequest<UploadBody>>>,
+    /// Whether the task that closes expired idle connections runs.
+    sweeping: AtomicBool,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("origin", &self.origin)
+            .field("idle", &self.idle.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The shared HTTP/2 handle, if any; a panic elsewhere while it was written leaves a valid
+/// `Option`.
+fn shared_handle(
+    slot: &RwLock<Option<http2::SendRequest<UploadBody>>>,
+) -> Option<http2::SendRequest<UploadBody>> {
+    slot.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .as_ref()
+        .filter(|handle| !handle.is_closed())
+        .cloned()
+}
+
+impl Pool {
+    /// Builds the connector (TCP: connect timeout, keep-alive, nodelay; TLS: Mozilla's roots
+    /// plus `upstream_ca_file`'s, aws-lc-rs, ALPN h2 + http/1.1). No connection is opened yet.
+    pub(super) fn new(
+        settings: &DataplaneSettings,
+        upstream: &Upstream,
+    ) -> Result<Self, DataplaneError> {
+        let mut tcp = HttpConnector::new();
+        // The TLS layer decides the scheme; the TCP connector must accept `https` URIs.
+        tcp.enforce_http(false);
+        tcp.set_connect_timeout(Some(settings.connect_timeout));
+        tcp.set_keepalive(Some(settings.pool_idle_timeout));
+        tcp.set_nodelay(true);
+        let connector = HttpsConnectorBuilder::new()
+            .with_tls_config(tls_config(settings.upstream_ca_file.as_deref())?)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(tcp);
+        Ok(Self {
+            connector,
+            origin: origin_uri(upstream)?,
+            host: host_header(upstream)?,
+            idle_timeout: settings.pool_idle_timeout,
+            connect_timeout: settings.connect_timeout,
+            idle: ArrayQueue::new(MAX_IDLE),
+            shared: RwLock::new(None),
+            sweeping: AtomicBool::new(false),
+        })
+    }
+
+    /// A connection that can take a request now, if one is open: the shared HTTP/2 one, or
+    /// an idle HTTP/1.1 one. Expired and closed ones are dropped on the way.
+    pub(super) fn checkout(&self) -> Option<Checkout> {
+        if let Some(shared) = shared_handle(&self.shared) {
+            return Some(Checkout::Http2(shared));
+        }
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        loop {
+            let (mut connection, since) = self.idle.pop()?;
+            if since.elapsed() < self.idle_timeout
+                && let Poll::Ready(Ok(())) = connection.poll_usable(&mut cx)
+            {
+                return Some(Checkout::Http1(connection, true));
+            }
+        }
+    }
+
+    /// Opens a connection: TCP (and TLS, with ALPN), then the HTTP/1.1 or HTTP/2 handshake,
+    /// all within the connect timeout (the TCP connector enforces it on TCP alone; a TLS
+    /// handshake the upstream never finishes must not hang the request).
+    pub(super) async fn connect(&self) -> Result<Checkout, UpstreamError> {
+        tokio::time::timeout(self.connect_timeout, self.open())
+            .await
+            .unwrap_or_else(|_| {
+                Err(UpstreamError::Unavailable(
+                    "connecting to the upstream timed out".into(),
+                ))
+            })
+    }
+
+    async fn open(&self) -> Result<Checkout, UpstreamError> {
+        let mut connector = self.connector.clone();
+        poll_fn(|cx| connector.poll_ready(cx))
+            .await
+            .map_err(UpstreamError::Unavailable)?;
+        let io = connector
+            .call(self.origin.clone())
+            .await
+            .map_err(UpstreamError::Unavailable)?;
+        if io.connected().is_negotiated_h2() {
+            let (sender, connection) = http2::Builder::new(TokioExecutor::new())
+                .timer(TokioTimer::new())
+                .handshake(io)
+                .await
+                .map_err(|err| UpstreamError::Unavailable(err.into()))?;
+            tokio::spawn(async move {
+                if let Err(err) = connection.await {
+                    tracing::debug!(error = %err, "upstream HTTP/2 connection ended");
+                }
+            });
+            *self
+                .shared
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(sender.clone());
+            return Ok(Checkout::Http2(sender));
+        }
+        let (sender, driver) = http1::Builder::new()
+            .handshake(io)
+            .await
+            .map_err(|err| UpstreamError::Unavailable(err.into()))?;
+        let mut connection = Box::new(Http1 { sender, driver });
+        // The handshake does no I/O; the first poll makes the handle ready.
+        poll_fn(|cx| connection.poll_usable(cx))
+            .await
+            .map_err(UpstreamError::Unavailable)?;
+        Ok(Checkout::Http1(connection, false))
+    }
+
+    /// Keeps a connection whose exchange is complete for the next request.
+    pub(super) fn release(self: &Arc<Self>, connection: Box<Http1>) {
+        // Just polled by the caller: not ready means not idle (an upload the upstream answered
+        // early is still being written, or the connection is closing). Dropping closes it.
+        if !connection.sender.is_ready() {
+            return;
+        }
+        // A full list drops (closes) the connection.
+        if self.idle.push((connection, Instant::now())).is_err() {
+            return;
+        }
+        if !self.sweeping.swap(true, Ordering::Relaxed) {
+            tokio::spawn(sweep(Arc::downgrade(self)));
+        }
+    }
+}
+
+/// Closes idle connections past the idle timeout, so sockets are not held for an upstream
+/// that went quiet; ends with the pool.
+async fn sweep(pool: Weak<Pool>) {
+    let Some(period) = pool
+        .upgrade()
+        .map(|pool| pool.idle_timeout.max(Duration::from_secs(1)))
+    else {
+        return;
+    };
+    let mut ticks = tokio::time::interval(period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(pool) = pool.upgrade() else {
+            return;
+        };
+        // The longest idle are first: drop until one is still fresh, and put that one back.
+        for _ in 0..pool.idle.len() {
+            let Some((connection, since)) = pool.idle.pop() else {
+                break;
+            };
+            if since.elapsed() < pool.idle_timeout {
+                let _ = pool.idle.push((connection, since));
+                break;
+            }
+        }
+    }
+}
+
+/// `scheme://authority/`: what the connector dials.
+fn origin_uri(upstream: &Upstream) -> Result<Uri, DataplaneError> {
+    let mut parts = Parts::default();
+    parts.scheme = Some(upstream.scheme.clone());
+    parts.authority = Some(upstream.authority.clone());
+    parts.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
+    Uri::from_parts(parts).map_err(|_| DataplaneError::UpstreamNotOrigin)
+}
+
+/// The upstream's `Host`: its host, and its port unless it is the scheme's default.
+fn host_header(upstream: &Upstream) -> Result<HeaderValue, DataplaneError> {
+    let host = upstream.authority.host();
+    let default_port = if upstream.scheme == Scheme::HTTPS {
+        443
+    } else {
+        80
+    };
+    let value = match upstream.authority.port_u16() {
+        Some(port) if port != default_port => format!("{host}:{port}"),
+        _ => host.to_owned(),
+    };
+    HeaderValue::from_str(&value).map_err(|_| DataplaneError::UpstreamNotOrigin)
+}
