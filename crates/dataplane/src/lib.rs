@@ -6,8 +6,10 @@
 //! swaps `Authorization`, strips hop-by-hop headers and streams bodies both ways. No SQL, no admin logic, no body buffering.
 
 mod access;
+mod body;
 mod deny_list;
 mod error;
+mod headers;
 mod health;
 mod hop_headers;
 mod metrics;

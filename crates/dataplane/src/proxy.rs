@@ -6,10 +6,9 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use auth::{AuthError, Authenticator};
-use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue};
+use http::header::HeaderValue;
 use http::{Extensions, Method, Request, Response, Uri, Version};
-use http_body_util::{Either, Full};
+use http_body_util::Either;
 use hyper::body::Incoming;
 use tracing::Instrument;
 use tracing::field::Empty;
@@ -17,24 +16,16 @@ use tracing::field::Empty;
 use crate::access::{AccessBody, Facts, Flight, Record};
 use crate::deny_list::DenyList;
 use crate::error::{DataplaneError, Refusal};
+use crate::headers::{X_RATELIMIT_LIMIT, X_RATELIMIT_REMAINING, X_REQUEST_ID};
 use crate::health::{self, Readiness};
 use crate::hop_headers;
 use crate::metrics::{DataplaneMetrics, Series};
 use crate::rate_limit::{Decision, RateLimiters};
-use crate::request_id::{RequestId, X_REQUEST_ID};
+use crate::request_id::RequestId;
 use crate::route::{Route, RouteError};
 use crate::settings::DataplaneSettings;
 use crate::target::TargetProblem;
 use crate::upstream::{SendError, Upload, UpstreamBody, UpstreamClient};
-
-/// The organization's rate limit (sustained requests per second), on every limited response.
-pub(crate) const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
-/// Requests that still fit in the organization's burst right now.
-pub(crate) const X_RATELIMIT_REMAINING: HeaderName =
-    HeaderName::from_static("x-ratelimit-remaining");
-
-/// The body of every data-plane response: the upstream's, streamed, or one the proxy wrote.
-pub(crate) type ProxyBody = Either<UpstreamBody, Full<Bytes>>;
 
 /// The data plane's shared state. Build once, share as `Arc<Proxy>` with [`crate::serve`].
 pub struct Proxy {
@@ -123,7 +114,7 @@ impl Proxy {
     pub(crate) async fn handle(&self, request: Request<Incoming>) -> Response<AccessBody> {
         let request_id = RequestId::from_headers(request.headers());
         if let Some(probe) = health::answer(&request, &self.readiness, &request_id) {
-            return probe.map(|body| AccessBody::new(body, None));
+            return probe.map(|body| AccessBody::new(Either::Right(body), None));
         }
         let started = Instant::now();
         let flight = Flight::start(Arc::clone(&self.series));
@@ -153,7 +144,10 @@ impl Proxy {
                 log_refusal(&refusal);
                 let code = refusal.code();
                 self.series.refused(code);
-                (refusal.into_response(&request_id), Some(code))
+                (
+                    refusal.into_response(&request_id).map(Either::Right),
+                    Some(code),
+                )
             }
         };
         response

@@ -29,6 +29,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::access::AccessBody;
+use crate::body::BoxError;
 use crate::proxy::Proxy;
 
 /// How a drain ended.
@@ -153,7 +154,7 @@ fn serve_connection(
     stream: TcpStream,
     idle_timeout: Duration,
     mut draining: watch::Receiver<bool>,
-) -> impl Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>> + Send + 'static {
+) -> impl Future<Output = Result<(), BoxError>> + Send + 'static {
     let activity = Arc::new(Activity::new());
     let service_activity = Arc::clone(&activity);
     let service = service_fn(move |request: hyper::Request<Incoming>| {

@@ -23,6 +23,5 @@ mod upload;
 
 pub(crate) use body::UpstreamBody;
 pub(crate) use exchange::{SendError, UpstreamClient};
-pub(crate) use pool::BoxError;
 pub use tls::check_upstream_ca_file;
 pub(crate) use upload::Upload;

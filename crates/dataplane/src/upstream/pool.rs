@@ -21,6 +21,7 @@ use tower_service::Service as _;
 
 use super::tls::tls_config;
 use super::upload::UploadBody;
+use crate::body::BoxError;
 use crate::error::{DataplaneError, UpstreamError};
 use crate::settings::{DataplaneSettings, Upstream};
 
@@ -51,9 +52,6 @@ impl Http1 {
         self.sender.poll_ready(cx).map_err(Into::into)
     }
 }
-
-/// A connection or handshake error, of whichever layer failed.
-pub(crate) type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// What a connection checkout gives: an HTTP/1.1 connection (and whether it was used
 /// before), or a handle on the shared HTTP/2 connection.
