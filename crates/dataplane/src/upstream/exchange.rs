@@ -16,8 +16,8 @@ use hyper::client::conn::{TrySendError, http2};
 use tokio::sync::oneshot;
 
 use super::body::UpstreamBody;
-use super::pool::{Checkout, Http1, Pool};
-use super::upload::{UPLOAD_DONE, UPLOAD_TOO_LARGE, Upload, UploadBody};
+use super::pool::{Checkout, Http1, Pool, Reuse};
+use super::upload::{Upload, UploadBody, UploadState};
 use crate::error::{DataplaneError, UpstreamError};
 use crate::metrics::ConnectionCounters;
 use crate::settings::{DataplaneSettings, Upstream};
@@ -87,11 +87,11 @@ impl UpstreamClient {
                 }
             };
             let sent = match connection {
-                Checkout::Http1(connection, reused) => {
+                Checkout::Http1(connection, reuse) => {
                     let outcome = self.send_http1(connection, request).await;
                     match outcome {
                         Err(Attempt::Unsent(unsent, error))
-                            if reused && attempts < MAX_ATTEMPTS =>
+                            if reuse == Reuse::Reused && attempts < MAX_ATTEMPTS =>
                         {
                             tracing::debug!(%error, "idle upstream connection closed; trying another");
                             request = *unsent;
@@ -136,12 +136,12 @@ impl UpstreamClient {
             if let Poll::Ready(result) = response.as_mut().poll(cx) {
                 return Poll::Ready(result.map_err(|err| Stopped::Failed(Box::new(err))));
             }
-            match upload.as_deref().map_or(UPLOAD_DONE, Upload::state) {
-                UPLOAD_TOO_LARGE => Poll::Ready(Err(Stopped::TooLarge)),
-                UPLOAD_DONE if timeout.as_mut().poll(cx).is_ready() => {
+            match upload.as_deref().map_or(UploadState::Done, Upload::state) {
+                UploadState::TooLarge => Poll::Ready(Err(Stopped::TooLarge)),
+                UploadState::Done if timeout.as_mut().poll(cx).is_ready() => {
                     Poll::Ready(Err(Stopped::TimedOut))
                 }
-                _ => Poll::Pending,
+                UploadState::Done | UploadState::Streaming => Poll::Pending,
             }
         })
         .await;
@@ -151,7 +151,7 @@ impl UpstreamClient {
             }
             // An upload cut by the size limit wins over the error it causes upstream.
             Err(Stopped::Failed(_) | Stopped::TooLarge)
-                if upload.as_deref().map(Upload::state) == Some(UPLOAD_TOO_LARGE) =>
+                if upload.as_deref().map(Upload::state) == Some(UploadState::TooLarge) =>
             {
                 Err(Attempt::Failed(SendError::BodyTooLarge))
             }
@@ -188,7 +188,7 @@ impl UpstreamClient {
         }
         let response = sender.try_send_request(request);
         tokio::pin!(response);
-        let too_large = || upload.as_deref().map(Upload::state) == Some(UPLOAD_TOO_LARGE);
+        let too_large = || upload.as_deref().map(Upload::state) == Some(UploadState::TooLarge);
         let classify =
             |result: Result<Response<Incoming>, TrySendError<Request<UploadBody>>>| match result {
                 Ok(response) => {

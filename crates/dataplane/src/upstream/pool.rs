@@ -56,8 +56,18 @@ impl Http1 {
 /// What a connection checkout gives: an HTTP/1.1 connection (and whether it was used
 /// before), or a handle on the shared HTTP/2 connection.
 pub(super) enum Checkout {
-    Http1(Box<Http1>, bool),
+    Http1(Box<Http1>, Reuse),
     Http2(http2::SendRequest<UploadBody>),
+}
+
+/// Whether a leased HTTP/1.1 connection carried a request before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Reuse {
+    /// Opened for this request.
+    Fresh,
+    /// Taken from the idle list: the upstream may have closed it meanwhile, so a request it
+    /// never wrote may be tried again on another connection.
+    Reused,
 }
 
 /// The proxy's connections to its one upstream.
@@ -142,7 +152,7 @@ impl Pool {
             if since.elapsed() < self.idle_timeout
                 && let Poll::Ready(Ok(())) = connection.poll_usable(&mut cx)
             {
-                return Some(Checkout::Http1(connection, true));
+                return Some(Checkout::Http1(connection, Reuse::Reused));
             }
         }
     }
@@ -195,7 +205,7 @@ impl Pool {
         poll_fn(|cx| connection.poll_usable(cx))
             .await
             .map_err(UpstreamError::Unavailable)?;
-        Ok(Checkout::Http1(connection, false))
+        Ok(Checkout::Http1(connection, Reuse::Fresh))
     }
 
     /// Keeps a connection whose exchange is complete for the next request.

@@ -11,15 +11,51 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::sync::oneshot;
 
-const UPLOAD_STREAMING: u8 = 0;
-pub(super) const UPLOAD_DONE: u8 = 1;
-pub(super) const UPLOAD_TOO_LARGE: u8 = 2;
+/// Where an upload stands. The body, the sender and the access record share it through an
+/// [`AtomicU8`], so it converts to its `u8` and back, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum UploadState {
+    /// The body is still streaming upstream.
+    Streaming,
+    /// The body ended, failed or was abandoned: nothing more goes upstream.
+    Done,
+    /// The body passed `max_body_bytes` and was cut.
+    TooLarge,
+}
+
+impl From<UploadState> for u8 {
+    fn from(state: UploadState) -> Self {
+        match state {
+            UploadState::Streaming => 0,
+            UploadState::Done => 1,
+            UploadState::TooLarge => 2,
+        }
+    }
+}
+
+/// A `u8` that is not an [`UploadState`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct NotAnUploadState(u8);
+
+impl TryFrom<u8> for UploadState {
+    type Error = NotAnUploadState;
+
+    fn try_from(value: u8) -> Result<Self, NotAnUploadState> {
+        match value {
+            0 => Ok(Self::Streaming),
+            1 => Ok(Self::Done),
+            2 => Ok(Self::TooLarge),
+            other => Err(NotAnUploadState(other)),
+        }
+    }
+}
 
 /// How far a request body got: bytes passed upstream (for the access log) and whether the
 /// upload is over. Shared by the body, the sender and the access record.
 #[derive(Debug, Default)]
 pub(crate) struct Upload {
     bytes: AtomicU64,
+    /// An [`UploadState`]; 0 (`Streaming`) when the upload starts.
     state: AtomicU8,
 }
 
@@ -29,14 +65,17 @@ impl Upload {
         self.bytes.load(Ordering::Relaxed)
     }
 
-    pub(super) fn state(&self) -> u8 {
-        self.state.load(Ordering::Acquire)
+    /// Where the upload stands.
+    pub(super) fn state(&self) -> UploadState {
+        UploadState::try_from(self.state.load(Ordering::Acquire))
+            .expect("only `UploadState`s are stored in `Upload::state`")
     }
 
-    fn end(&self, state: u8) {
+    /// Ends a streaming upload as `state`; an upload that ended already keeps how it ended.
+    fn end(&self, state: UploadState) {
         let _ = self.state.compare_exchange(
-            UPLOAD_STREAMING,
-            state,
+            UploadState::Streaming.into(),
+            state.into(),
             Ordering::AcqRel,
             Ordering::Acquire,
         );
@@ -83,7 +122,7 @@ impl UploadBody {
         }
     }
 
-    fn finish(&mut self, state: u8) {
+    fn finish(&mut self, state: UploadState) {
         if let Some(upload) = &self.upload {
             upload.end(state);
         }
@@ -94,7 +133,7 @@ impl UploadBody {
 impl Drop for UploadBody {
     fn drop(&mut self) {
         // Abandoned (the connection failed or the upstream answered early): over as well.
-        self.finish(UPLOAD_DONE);
+        self.finish(UploadState::Done);
     }
 }
 
@@ -114,7 +153,7 @@ impl Body for UploadBody {
                 match remaining.checked_sub(len) {
                     Some(left) => *remaining = left,
                     None => {
-                        this.finish(UPLOAD_TOO_LARGE);
+                        this.finish(UploadState::TooLarge);
                         return Poll::Ready(Some(Err(UploadError::TooLarge)));
                     }
                 }
@@ -129,7 +168,7 @@ impl Body for UploadBody {
             Poll::Pending => false,
         };
         if finished {
-            this.finish(UPLOAD_DONE);
+            this.finish(UploadState::Done);
         }
         polled.map(|frame| frame.map(|result| result.map_err(UploadError::Client)))
     }
@@ -140,5 +179,31 @@ impl Body for UploadBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_upload_state_survives_the_round_trip_through_its_byte() {
+        for state in [
+            UploadState::Streaming,
+            UploadState::Done,
+            UploadState::TooLarge,
+        ] {
+            assert_eq!(UploadState::try_from(u8::from(state)), Ok(state));
+        }
+        assert_eq!(UploadState::try_from(3), Err(NotAnUploadState(3)));
+    }
+
+    #[test]
+    fn an_upload_keeps_how_it_ended() {
+        let upload = Upload::default();
+        assert_eq!(upload.state(), UploadState::Streaming);
+        upload.end(UploadState::TooLarge);
+        upload.end(UploadState::Done);
+        assert_eq!(upload.state(), UploadState::TooLarge);
     }
 }
