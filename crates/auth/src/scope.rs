@@ -19,10 +19,10 @@ use crate::Authenticated;
 use crate::percent::{is_unreserved, normalized_byte};
 
 /// Longest scope name accepted when minting.
-pub const MAX_SCOPE_LEN: usize = 128;
+pub(crate) const MAX_SCOPE_LEN: usize = 128;
 
 /// The service whose scope may be narrowed to one namespace (`kv:<namespace-id>`).
-pub const KV: &str = "kv";
+pub(crate) const KV: &str = "kv";
 
 /// Every service scope the table knows, in table order. Also the default scopes of a new
 /// binding (`account` included, so `GET /v2/balance` works out of the box).
@@ -274,7 +274,7 @@ impl ScopeTable {
 
 /// Whether `granted` covers `requested`: equal, or `granted` is a bare service and
 /// `requested` is `granted:<something>`.
-pub fn covers(granted: &str, requested: &str) -> bool {
+pub(crate) fn covers(granted: &str, requested: &str) -> bool {
     if granted == requested {
         return true;
     }
@@ -286,14 +286,14 @@ pub fn covers(granted: &str, requested: &str) -> bool {
 }
 
 /// Whether any scope in `granted` covers `requested`.
-pub fn is_granted(granted: &[String], requested: &str) -> bool {
+pub(crate) fn is_granted(granted: &[String], requested: &str) -> bool {
     granted.iter().any(|scope| covers(scope, requested))
 }
 
 /// Whether `scope` is a well-formed scope name: a non-empty service name of lowercase ASCII
 /// letters, digits, `-` or `_`, optionally followed by `:` and a non-empty resource of visible
 /// ASCII without `:`, at most [`MAX_SCOPE_LEN`] bytes.
-pub fn is_valid_name(scope: &str) -> bool {
+pub(crate) fn is_valid_name(scope: &str) -> bool {
     if scope.is_empty() || scope.len() > MAX_SCOPE_LEN {
         return false;
     }
@@ -316,6 +316,8 @@ pub fn is_valid_name(scope: &str) -> bool {
 ///
 /// `messages` matches `messages`, `messages/x`, `messages?x` and `mess%61ges`, not
 /// `messages_x` and not `messages%2Fx`. `prefix` must hold no `%` (validated prefixes don't).
+/// The data plane's deny-list matches its prefixes with it, so a denied path and a scoped one
+/// are read alike.
 pub fn strip_path_prefix<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
     let raw = path.as_bytes();
     let mut at = 0;
@@ -338,7 +340,8 @@ pub fn first_path_byte(path: &str) -> Option<u8> {
 }
 
 /// Whether `prefix` is a valid prefix: `/`-separated non-empty segments of unreserved
-/// characters, none of them `.` or `..`.
+/// characters, none of them `.` or `..`. Configuration checks it at start-up, for the scope
+/// table's prefixes and for the data plane's deny-list.
 pub fn is_valid_prefix(prefix: &str) -> bool {
     !prefix.is_empty()
         && prefix.split('/').all(|segment| {
