@@ -24,12 +24,18 @@ mod upstream;
 
 pub use error::DataplaneError;
 pub use health::Readiness;
-pub use hop_headers::{rewrite_request_headers, strip_hop_by_hop};
 pub use metrics::DataplaneMetrics;
 pub use proxy::Proxy;
 pub use rate_limit::RateLimitSettings;
-pub use route::{Route, RouteError};
 pub use server::{DrainReport, serve};
 pub use settings::{DEFAULT_DENY_PREFIXES, DEFAULT_PATH_PREFIX, DataplaneSettings};
-pub use target::TargetProblem;
 pub use upstream::check_upstream_ca_file;
+
+/// Internals that the benches, the fuzz targets and this crate's integration tests call. Not
+/// part of the API: no stability promise, hidden from the docs.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::hop_headers::{rewrite_request_headers, strip_hop_by_hop};
+    pub use crate::route::{Route, RouteError};
+    pub use crate::target::TargetProblem;
+}

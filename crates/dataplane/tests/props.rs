@@ -7,7 +7,8 @@
 //! implementations written here, segment by segment, independently of theirs.
 
 use auth::scope::{SERVICES, ScopeTable, strip_path_prefix};
-use binding_proxy_dataplane::{DEFAULT_PATH_PREFIX, Route};
+use binding_proxy_dataplane::__private::Route;
+use binding_proxy_dataplane::DEFAULT_PATH_PREFIX;
 use proptest::prelude::*;
 use proptest::sample::select;
 
