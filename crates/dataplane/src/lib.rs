@@ -36,6 +36,7 @@ pub use upstream::check_upstream_ca_file;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::hop_headers::{rewrite_request_headers, strip_hop_by_hop};
+    pub use crate::proxy::upstream_tasks;
     pub use crate::route::{Route, RouteError};
     pub use crate::target::TargetProblem;
 }

@@ -109,6 +109,17 @@ impl Proxy {
         &self.readiness
     }
 
+    /// Stops the upstream client's tasks and closes its connections; [`crate::serve`] calls it
+    /// once every client connection has drained. The proxy forwards nothing afterwards.
+    pub(crate) async fn close_upstream(&self) {
+        self.client.close().await;
+    }
+
+    /// How many of the upstream client's tasks still run.
+    pub(crate) fn upstream_tasks(&self) -> usize {
+        self.client.tasks()
+    }
+
     /// Answers one request; never fails (refusals are responses). The access line and the
     /// request's metrics are written when the returned body ends or is dropped.
     pub(crate) async fn handle(&self, request: Request<Incoming>) -> Response<AccessBody> {
@@ -288,6 +299,12 @@ impl Proxy {
         }
         Ok(Response::from_parts(parts, body))
     }
+}
+
+/// How many of `proxy`'s upstream client tasks still run: 0 once [`crate::serve`] returned.
+/// For tests that check no task outlives a drained server.
+pub fn upstream_tasks(proxy: &Proxy) -> usize {
+    proxy.upstream_tasks()
 }
 
 /// A refusal is the client's problem or a degraded upstream or store: never ERROR. Only a

@@ -48,6 +48,19 @@ impl UpstreamClient {
         })
     }
 
+    /// Stops the client's tasks and closes its connections, for good; resolves when every
+    /// task it started has ended. No connection is opened afterwards: a later request fails
+    /// with [`UpstreamError::Unavailable`] (unless it finds an HTTP/1.1 connection that was
+    /// lent out during the close and handed back since).
+    pub(crate) async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// How many of the client's tasks still run (0 once [`UpstreamClient::close`] resolved).
+    pub(crate) fn tasks(&self) -> usize {
+        self.pool.tasks()
+    }
+
     /// Sends `request` (origin-form target, upstream headers already set except `Host`) and
     /// waits for the response head. `upload`: the progress of a request body that is not
     /// empty, shared with the access record. `max_body_bytes` caps the bytes streamed

@@ -15,10 +15,11 @@ use http::uri::{Parts, Scheme, Uri};
 use hyper::client::conn::{http1, http2};
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder, MaybeHttpsStream};
 use hyper_util::client::legacy::connect::{Connection as _, HttpConnector};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpStream;
 use tower_service::Service as _;
 
+use super::tasks::Tasks;
 use super::tls::tls_config;
 use super::upload::UploadBody;
 use crate::body::BoxError;
@@ -86,6 +87,8 @@ pub(super) struct Pool {
     shared: RwLock<Option<http2::SendRequest<UploadBody>>>,
     /// Whether the task that closes expired idle connections runs.
     sweeping: AtomicBool,
+    /// The sweeper and the HTTP/2 connections' tasks; [`Pool::close`] ends them.
+    tasks: Tasks,
 }
 
 impl std::fmt::Debug for Pool {
@@ -137,6 +140,7 @@ impl Pool {
             idle: ArrayQueue::new(MAX_IDLE),
             shared: RwLock::new(None),
             sweeping: AtomicBool::new(false),
+            tasks: Tasks::new(),
         })
     }
 
@@ -171,6 +175,11 @@ impl Pool {
     }
 
     async fn open(&self) -> Result<Checkout, UpstreamError> {
+        if self.tasks.stopped() {
+            return Err(UpstreamError::Unavailable(
+                "the upstream client is closed".into(),
+            ));
+        }
         let mut connector = self.connector.clone();
         poll_fn(|cx| connector.poll_ready(cx))
             .await
@@ -180,12 +189,12 @@ impl Pool {
             .await
             .map_err(UpstreamError::Unavailable)?;
         if io.connected().is_negotiated_h2() {
-            let (sender, connection) = http2::Builder::new(TokioExecutor::new())
+            let (sender, connection) = http2::Builder::new(self.tasks.executor())
                 .timer(TokioTimer::new())
                 .handshake(io)
                 .await
                 .map_err(|err| UpstreamError::Unavailable(err.into()))?;
-            tokio::spawn(async move {
+            self.tasks.spawn(async move {
                 if let Err(err) = connection.await {
                     tracing::debug!(error = %err, "upstream HTTP/2 connection ended");
                 }
@@ -220,13 +229,33 @@ impl Pool {
             return;
         }
         if !self.sweeping.swap(true, Ordering::Relaxed) {
-            tokio::spawn(sweep(Arc::downgrade(self)));
+            self.tasks.spawn(sweep(Arc::downgrade(self)));
         }
+    }
+
+    /// Stops the pool's tasks and closes its connections, for good: the sweeper and each
+    /// HTTP/2 connection's driver stop at once; dropping the shared handle lets hyper close
+    /// that connection (GOAWAY) once its last stream is done, and idle HTTP/1.1 connections
+    /// close as they are dropped. Resolves when every task the pool started has ended. A
+    /// closed pool opens no connection.
+    pub(super) async fn close(&self) {
+        self.tasks.stop();
+        *self
+            .shared
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
+        while self.idle.pop().is_some() {}
+        self.tasks.ended().await;
+    }
+
+    /// How many of the pool's tasks still run.
+    pub(super) fn tasks(&self) -> usize {
+        self.tasks.running()
     }
 }
 
 /// Closes idle connections past the idle timeout, so sockets are not held for an upstream
-/// that went quiet; ends with the pool.
+/// that went quiet; ends with the pool, or when the pool closes.
 async fn sweep(pool: Weak<Pool>) {
     let Some(period) = pool
         .upgrade()
