@@ -1,9 +1,11 @@
 //! The data plane: the hot path from an edge function's call to the upstream API and back.
 //!
 //! Exports [`Proxy`] (shared state built from [`DataplaneSettings`]), [`serve`] (HTTP/1.1 and
-//! h2c listener with graceful drain), [`Readiness`], [`DrainReport`] and [`DataplaneMetrics`]. It routes, refuses
-//! hostile targets and denied paths, authenticates through `auth`, enforces scopes and limits,
-//! swaps `Authorization`, strips hop-by-hop headers and streams bodies both ways. No SQL, no admin logic, no body buffering.
+//! h2c listener with graceful drain), [`Readiness`], [`DrainReport`] and [`DataplaneMetrics`].
+//! Per request: probes, method and target checks, route, deny-list, declared body size,
+//! authentication through `auth`, scope, the organization's rate limit, then the upstream
+//! exchange (`Authorization` swapped, hop-by-hop headers stripped, bodies streamed both ways);
+//! `proxy` has the details. No SQL, no admin logic, no body buffering.
 
 mod access;
 mod body;

@@ -1,5 +1,23 @@
-//! One request's life: probes → method and target checks → route → deny-list → declared body
-//! size → authenticate → scope → forward → stream the answer back. Every refusal is decided before a byte goes upstream.
+//! One request's life, in the order [`Proxy::handle`] and `Proxy::forward` run it:
+//!
+//! 1. request id: the client's `X-Request-Id` when it is sane, else a fresh one;
+//! 2. probes: `GET`/`HEAD` on `/health/liveness` and `/health/readiness`, without a token;
+//! 3. method: `CONNECT` is refused;
+//! 4. target: origin form only, then the target check (dot segments, escapes, control
+//!    bytes, backslashes, empty segments) and the route to the upstream path;
+//! 5. deny-list: credential and account routes, and the proxy's own mount point;
+//! 6. declared body size: a `Content-Length` above `max_body_bytes`;
+//! 7. authentication: the token verified, the binding's credential resolved;
+//! 8. scope: the binding's scopes, narrowed by the token's, must open the path;
+//! 9. rate limit: the organization's budget (429 over it);
+//! 10. upstream exchange: hop-by-hop headers and `Host` out, `Authorization` swapped, the
+//!     body streamed up within `max_body_bytes`, the response head awaited within the
+//!     response timeout;
+//! 11. the answer streamed back: hop-by-hop headers stripped, `X-RateLimit-*` added; the
+//!     access line and the metrics are written when its body ends.
+//!
+//! Steps 2–9 decide their refusals before a byte goes upstream; every refusal is answered
+//! with the error document and its status (`error`).
 
 use std::fmt;
 use std::sync::Arc;
