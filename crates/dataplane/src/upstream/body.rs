@@ -20,6 +20,8 @@ pub(crate) struct UpstreamBody {
 }
 
 impl UpstreamBody {
+    /// Wraps a response that came on `connection` (HTTP/1.1; `None` on HTTP/2), which goes
+    /// back to `pool` once the body is complete.
     pub(super) fn new(
         incoming: Incoming,
         connection: Option<Box<Http1>>,
@@ -37,6 +39,7 @@ impl UpstreamBody {
         body
     }
 
+    /// Hands the connection back to the pool, once.
     fn release(&mut self) {
         if let (Some(connection), Some(pool)) = (self.connection.take(), self.pool.take()) {
             pool.release(connection);

@@ -1,6 +1,6 @@
 //! One exchange with the upstream: a request sent on a pooled connection (HTTP/1.1, driven
-//! here until the response head arrives, or the shared HTTP/2 one), its timeouts, one retry
-//! on another connection for a request that was never written, and what went wrong.
+//! here until the response head arrives, or the shared HTTP/2 one), its timeouts, retries on
+//! another connection for a request that was never written, and what went wrong.
 
 use std::future::poll_fn;
 use std::pin::Pin;

@@ -79,7 +79,7 @@ pub(super) struct Pool {
     /// `Host` for HTTP/1.1 requests.
     pub(super) host: HeaderValue,
     idle_timeout: Duration,
-    /// TCP, TLS and the HTTP/2 handshake together.
+    /// Opening a connection, all of it: name resolution, TCP, TLS and the HTTP handshake.
     connect_timeout: Duration,
     /// Idle HTTP/1.1 connections, the longest idle first. Lock-free: a checkout is a pop.
     idle: ArrayQueue<(Box<Http1>, Instant)>,
@@ -161,9 +161,11 @@ impl Pool {
         }
     }
 
-    /// Opens a connection: TCP (and TLS, with ALPN), then the HTTP/1.1 or HTTP/2 handshake,
-    /// all within the connect timeout (the TCP connector enforces it on TCP alone; a TLS
-    /// handshake the upstream never finishes must not hang the request).
+    /// Opens a connection: name resolution and TCP (and TLS, with ALPN), then the HTTP/1.1
+    /// or HTTP/2 handshake, all within the connect timeout (the TCP connector enforces it on
+    /// TCP alone; a TLS handshake the upstream never finishes must not hang the request). The
+    /// HTTP/2 handshake sends the preface and our SETTINGS without waiting for the upstream's;
+    /// the HTTP/1.1 one does no I/O.
     pub(super) async fn connect(&self) -> Result<Checkout, UpstreamError> {
         tokio::time::timeout(self.connect_timeout, self.open())
             .await
