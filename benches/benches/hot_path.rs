@@ -94,13 +94,19 @@ fn route(c: &mut Criterion) {
     let hostile = format!("{PREFIX}/v2/%2e%2e/api_keys");
     let mut group = c.benchmark_group("route");
     group.bench_function("parse_documented_form", |b| {
-        b.iter(|| dataplane::Route::parse(PREFIX, black_box(&documented)).expect("routes"));
+        b.iter(|| {
+            dataplane::__private::Route::parse(PREFIX, black_box(&documented)).expect("routes")
+        });
     });
     group.bench_function("parse_sdk_form_with_query", |b| {
-        b.iter(|| dataplane::Route::parse(PREFIX, black_box(&sdk_with_query)).expect("routes"));
+        b.iter(|| {
+            dataplane::__private::Route::parse(PREFIX, black_box(&sdk_with_query)).expect("routes")
+        });
     });
     group.bench_function("refuse_dot_segment", |b| {
-        b.iter(|| dataplane::Route::parse(PREFIX, black_box(&hostile)).expect_err("refused"));
+        b.iter(|| {
+            dataplane::__private::Route::parse(PREFIX, black_box(&hostile)).expect_err("refused")
+        });
     });
     group.finish();
 }
@@ -142,14 +148,18 @@ fn headers(c: &mut Criterion) {
     group.bench_function("rewrite_request", |b| {
         b.iter(|| {
             let mut headers = request.clone();
-            dataplane::rewrite_request_headers(&mut headers, key.clone(), request_id.clone());
+            dataplane::__private::rewrite_request_headers(
+                &mut headers,
+                key.clone(),
+                request_id.clone(),
+            );
             headers
         });
     });
     group.bench_function("strip_response", |b| {
         b.iter(|| {
             let mut headers = response.clone();
-            dataplane::strip_hop_by_hop(&mut headers);
+            dataplane::__private::strip_hop_by_hop(&mut headers);
             headers
         });
     });

@@ -1,4 +1,4 @@
-//! Route parsing and normalisation: `dataplane::Route::parse` on arbitrary targets.
+//! Route parsing and normalisation: `dataplane::__private::Route::parse` on arbitrary targets.
 //!
 //! Input: one selector byte, then the target. The selector picks the prefix
 //! (`fuzz_support::PREFIXES`) and, when its high bit is set, prepends the prefix to the target
@@ -10,7 +10,7 @@
 
 #![no_main]
 
-use dataplane::Route;
+use dataplane::__private::Route;
 use fuzz_support::{PREFIXES, check_route};
 use http::uri::PathAndQuery;
 use libfuzzer_sys::fuzz_target;

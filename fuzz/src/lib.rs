@@ -11,7 +11,7 @@ use auth::{
     AuthError, Authenticator, CredentialCache, IssueRequest, Issuer, Keyring, TokenSettings,
     Verifier,
 };
-use dataplane::Route;
+use dataplane::__private::Route;
 use store::{MasterKey, NewBinding, Secret, SqliteStore, StoreHandle};
 
 /// The clock every target verifies at (unix seconds).

@@ -4,7 +4,9 @@
 //! [`Claims`], the signing [`Keyring`], the [`Verifier`] (verified-token cache), the
 //! [`CredentialCache`], the [`Authenticator`] the data plane calls per request, the token
 //! [`Issuer`] the admin API mints with, [`follow_changes`] to keep caches current, and the
-//! `[tokens]`, `[cache]` and `[scopes]` settings.
+//! `[tokens]`, `[cache]` and `[scopes]` settings. [`scope`] matches paths to scopes; [`percent`]
+//! reads `%XX` escapes for it and for the data plane's target check, so both agree on what a
+//! path means.
 //! No SQL and no HTTP serving here: persistence goes through `store::Store`.
 
 mod authenticate;
@@ -18,6 +20,7 @@ mod issue;
 mod jose_header;
 mod keyring;
 mod metrics;
+pub mod percent;
 pub mod scope;
 mod settings;
 mod verify;

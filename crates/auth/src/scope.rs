@@ -10,17 +10,19 @@
 //! percent-encoded unreserved character (`ALPHA DIGIT - . _ ~`, hex in either case) counts as
 //! the character itself (`mess%61ges` is `messages`), because upstream servers normalise it
 //! that way. Any other escape (`%2F`, `%20`) is compared as the three bytes it is, so it never
-//! matches a prefix. A path no prefix matches is out of scope (default deny).
+//! matches a prefix. A path no prefix matches is out of scope (default deny). Escapes are read
+//! by [`crate::percent`], the module the data plane's target check decodes with too.
 
 use std::collections::BTreeMap;
 
 use crate::Authenticated;
+use crate::percent::{is_unreserved, normalized_byte};
 
 /// Longest scope name accepted when minting.
-pub const MAX_SCOPE_LEN: usize = 128;
+pub(crate) const MAX_SCOPE_LEN: usize = 128;
 
 /// The service whose scope may be narrowed to one namespace (`kv:<namespace-id>`).
-pub const KV: &str = "kv";
+pub(crate) const KV: &str = "kv";
 
 /// Every service scope the table knows, in table order. Also the default scopes of a new
 /// binding (`account` included, so `GET /v2/balance` works out of the box).
@@ -272,7 +274,7 @@ impl ScopeTable {
 
 /// Whether `granted` covers `requested`: equal, or `granted` is a bare service and
 /// `requested` is `granted:<something>`.
-pub fn covers(granted: &str, requested: &str) -> bool {
+pub(crate) fn covers(granted: &str, requested: &str) -> bool {
     if granted == requested {
         return true;
     }
@@ -284,14 +286,14 @@ pub fn covers(granted: &str, requested: &str) -> bool {
 }
 
 /// Whether any scope in `granted` covers `requested`.
-pub fn is_granted(granted: &[String], requested: &str) -> bool {
+pub(crate) fn is_granted(granted: &[String], requested: &str) -> bool {
     granted.iter().any(|scope| covers(scope, requested))
 }
 
 /// Whether `scope` is a well-formed scope name: a non-empty service name of lowercase ASCII
 /// letters, digits, `-` or `_`, optionally followed by `:` and a non-empty resource of visible
 /// ASCII without `:`, at most [`MAX_SCOPE_LEN`] bytes.
-pub fn is_valid_name(scope: &str) -> bool {
+pub(crate) fn is_valid_name(scope: &str) -> bool {
     if scope.is_empty() || scope.len() > MAX_SCOPE_LEN {
         return false;
     }
@@ -314,11 +316,13 @@ pub fn is_valid_name(scope: &str) -> bool {
 ///
 /// `messages` matches `messages`, `messages/x`, `messages?x` and `mess%61ges`, not
 /// `messages_x` and not `messages%2Fx`. `prefix` must hold no `%` (validated prefixes don't).
+/// The data plane's deny-list matches its prefixes with it, so a denied path and a scoped one
+/// are read alike.
 pub fn strip_path_prefix<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
     let raw = path.as_bytes();
     let mut at = 0;
     for &want in prefix.as_bytes() {
-        let (got, len) = next_byte(raw, at)?;
+        let (got, len) = normalized_byte(raw, at)?;
         if got != want {
             return None;
         }
@@ -332,11 +336,12 @@ pub fn strip_path_prefix<'a>(path: &'a str, prefix: &str) -> Option<&'a str> {
 /// unreserved character decoded): a prefix starting with any other byte cannot match, so a
 /// caller trying many prefixes can skip those with one compare.
 pub fn first_path_byte(path: &str) -> Option<u8> {
-    next_byte(path.as_bytes(), 0).map(|(byte, _)| byte)
+    normalized_byte(path.as_bytes(), 0).map(|(byte, _)| byte)
 }
 
 /// Whether `prefix` is a valid prefix: `/`-separated non-empty segments of unreserved
-/// characters, none of them `.` or `..`.
+/// characters, none of them `.` or `..`. Configuration checks it at start-up, for the scope
+/// table's prefixes and for the data plane's deny-list.
 pub fn is_valid_prefix(prefix: &str) -> bool {
     !prefix.is_empty()
         && prefix.split('/').all(|segment| {
@@ -345,35 +350,6 @@ pub fn is_valid_prefix(prefix: &str) -> bool {
                 && segment != ".."
                 && segment.bytes().all(is_unreserved)
         })
-}
-
-/// The byte at `at`, with a percent-encoded unreserved character decoded, and how many raw
-/// bytes it took.
-fn next_byte(raw: &[u8], at: usize) -> Option<(u8, usize)> {
-    let byte = *raw.get(at)?;
-    if byte == b'%' {
-        let decoded = raw
-            .get(at + 1..at + 3)
-            .and_then(|hex| Some(hex_value(hex[0])? << 4 | hex_value(hex[1])?));
-        if let Some(decoded) = decoded.filter(|d| is_unreserved(*d)) {
-            return Some((decoded, 3));
-        }
-    }
-    Some((byte, 1))
-}
-
-fn hex_value(byte: u8) -> Option<u8> {
-    match byte {
-        b'0'..=b'9' => Some(byte - b'0'),
-        b'a'..=b'f' => Some(byte - b'a' + 10),
-        b'A'..=b'F' => Some(byte - b'A' + 10),
-        _ => None,
-    }
-}
-
-/// RFC 3986 unreserved: `ALPHA DIGIT - . _ ~`.
-fn is_unreserved(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
 }
 
 /// The first segment of `rest` (`""` or `/seg/...` or `?...`), if non-empty.

@@ -12,12 +12,16 @@ use auth::{Claims, ErrorCode};
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use http_body::{Body, Frame, SizeHint};
+use http_body_util::Either;
 
-use crate::forward::Upload;
+use crate::body::LocalBody;
 use crate::metrics::Series;
-use crate::proxy::ProxyBody;
 use crate::request_id::RequestId;
 use crate::route::Route;
+use crate::upstream::{Upload, UpstreamBody};
+
+/// The body of every data-plane response: the upstream's, streamed, or one the proxy wrote.
+pub(crate) type ProxyBody = Either<UpstreamBody, LocalBody>;
 
 /// What the access log reports about a request, filled in as the request progresses.
 #[derive(Default)]

@@ -6,12 +6,13 @@ use auth::AuthError;
 use auth::error_document::{ErrorCode, error_json};
 use http::Response;
 use http::header::{ALLOW, CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
-use http_body_util::{Either, Full};
+use http_body_util::Full;
 
-use crate::proxy::{ProxyBody, X_RATELIMIT_LIMIT, X_RATELIMIT_REMAINING};
+use crate::body::{BoxError, LocalBody};
+use crate::headers::{X_RATELIMIT_LIMIT, X_RATELIMIT_REMAINING, X_REQUEST_ID};
 use crate::rate_limit::{retry_after_millis, retry_after_secs};
-use crate::request_id::{RequestId, X_REQUEST_ID};
-use crate::route::TargetProblem;
+use crate::request_id::RequestId;
+use crate::target::TargetProblem;
 
 /// Why the data plane could not be set up. Reported at start-up, before a port is bound.
 #[derive(Debug, thiserror::Error)]
@@ -35,7 +36,7 @@ pub enum DataplaneError {
 pub(crate) enum UpstreamError {
     /// No connection could be made; nothing was sent, so a retry is safe.
     #[error("upstream could not be reached")]
-    Unavailable(#[source] crate::forward::BoxError),
+    Unavailable(#[source] BoxError),
     /// The exchange failed after the request may have been sent.
     #[error("upstream request failed")]
     Failed(#[source] hyper::Error),
@@ -155,11 +156,11 @@ impl Refusal {
     /// The response for this refusal: the error document, its status, `x-request-id`,
     /// `WWW-Authenticate` on token refusals, `x-should-retry` where a retry could repeat a
     /// side effect, `Allow` on 405.
-    pub(crate) fn into_response(self, request_id: &RequestId) -> Response<ProxyBody> {
+    pub(crate) fn into_response(self, request_id: &RequestId) -> Response<LocalBody> {
         let (code, retry) = self.classify();
         let detail = self.to_string();
         let body = error_json(code, &detail, request_id.as_str());
-        let mut response = Response::new(Either::Right(Full::new(body)));
+        let mut response = Response::new(Full::new(body));
         *response.status_mut() = code.status();
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, APPLICATION_JSON);

@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, Response};
-use http_body_util::{Either, Full};
+use http_body_util::Full;
 
+use crate::body::LocalBody;
 use crate::error::Refusal;
-use crate::proxy::ProxyBody;
 use crate::request_id::RequestId;
 
 /// Whether the proxy should receive new traffic; shared with the binary, which turns it off
@@ -43,7 +43,7 @@ pub(crate) fn answer<B>(
     request: &Request<B>,
     readiness: &Readiness,
     request_id: &RequestId,
-) -> Option<Response<ProxyBody>> {
+) -> Option<Response<LocalBody>> {
     if !matches!(*request.method(), Method::GET | Method::HEAD) {
         return None;
     }
@@ -55,8 +55,8 @@ pub(crate) fn answer<B>(
     }
 }
 
-fn ok() -> Response<ProxyBody> {
-    let mut response = Response::new(Either::Right(Full::new(Bytes::from_static(b"ok"))));
+fn ok() -> Response<LocalBody> {
+    let mut response = Response::new(Full::new(Bytes::from_static(b"ok")));
     response.headers_mut().insert(CONTENT_TYPE, TEXT_PLAIN);
     response
 }

@@ -8,7 +8,7 @@ use http::HeaderValue;
 use http::header::{AUTHORIZATION, CONNECTION, HOST, HeaderMap, HeaderName, PROXY_AUTHENTICATE};
 use http::header::{PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
 
-use crate::request_id::X_REQUEST_ID;
+use crate::headers::X_REQUEST_ID;
 
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");

@@ -1,15 +1,32 @@
-//! One request's life: probes → method and target checks → route → deny-list → declared body
-//! size → authenticate → scope → forward → stream the answer back. Every refusal is decided before a byte goes upstream.
+//! One request's life, in the order [`Proxy::handle`] and `Proxy::forward` run it:
+//!
+//! 1. request id: the client's `X-Request-Id` when it is sane, else a fresh one;
+//! 2. probes: `GET`/`HEAD` on `/health/liveness` and `/health/readiness`, without a token;
+//! 3. method: `CONNECT` is refused;
+//! 4. target: origin form only, then the target check (dot segments, escapes, control
+//!    bytes, backslashes, empty segments) and the route to the upstream path;
+//! 5. deny-list: credential and account routes, and the proxy's own mount point;
+//! 6. declared body size: a `Content-Length` above `max_body_bytes`;
+//! 7. authentication: the token verified, the binding's credential resolved;
+//! 8. scope: the binding's scopes, narrowed by the token's, must open the path;
+//! 9. rate limit: the organization's budget (429 over it);
+//! 10. upstream exchange: hop-by-hop headers and `Host` out, `Authorization` swapped, the
+//!     body streamed up within `max_body_bytes`, the response head awaited within the
+//!     response timeout;
+//! 11. the answer streamed back: hop-by-hop headers stripped, `X-RateLimit-*` added; the
+//!     access line and the metrics are written when its body ends.
+//!
+//! Steps 2–9 decide their refusals before a byte goes upstream; every refusal is answered
+//! with the error document and its status (`error`).
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use auth::{AuthError, Authenticator};
-use bytes::Bytes;
-use http::header::{HeaderName, HeaderValue};
+use http::header::HeaderValue;
 use http::{Extensions, Method, Request, Response, Uri, Version};
-use http_body_util::{Either, Full};
+use http_body_util::Either;
 use hyper::body::Incoming;
 use tracing::Instrument;
 use tracing::field::Empty;
@@ -17,23 +34,16 @@ use tracing::field::Empty;
 use crate::access::{AccessBody, Facts, Flight, Record};
 use crate::deny_list::DenyList;
 use crate::error::{DataplaneError, Refusal};
-use crate::forward::{SendError, Upload, UpstreamBody, UpstreamClient};
+use crate::headers::{X_RATELIMIT_LIMIT, X_RATELIMIT_REMAINING, X_REQUEST_ID};
 use crate::health::{self, Readiness};
 use crate::hop_headers;
 use crate::metrics::{DataplaneMetrics, Series};
 use crate::rate_limit::{Decision, RateLimiters};
-use crate::request_id::{RequestId, X_REQUEST_ID};
-use crate::route::{Route, RouteError, TargetProblem};
+use crate::request_id::RequestId;
+use crate::route::{Route, RouteError};
 use crate::settings::DataplaneSettings;
-
-/// The organization's rate limit (sustained requests per second), on every limited response.
-pub(crate) const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
-/// Requests that still fit in the organization's burst right now.
-pub(crate) const X_RATELIMIT_REMAINING: HeaderName =
-    HeaderName::from_static("x-ratelimit-remaining");
-
-/// The body of every data-plane response: the upstream's, streamed, or one the proxy wrote.
-pub(crate) type ProxyBody = Either<UpstreamBody, Full<Bytes>>;
+use crate::target::TargetProblem;
+use crate::upstream::{SendError, Upload, UpstreamBody, UpstreamClient};
 
 /// The data plane's shared state. Build once, share as `Arc<Proxy>` with [`crate::serve`].
 pub struct Proxy {
@@ -116,12 +126,23 @@ impl Proxy {
         &self.readiness
     }
 
+    /// Stops the upstream client's tasks and closes its connections; [`crate::serve`] calls it
+    /// once every client connection has drained. The proxy forwards nothing afterwards.
+    pub(crate) async fn close_upstream(&self) {
+        self.client.close().await;
+    }
+
+    /// How many of the upstream client's tasks still run.
+    pub(crate) fn upstream_tasks(&self) -> usize {
+        self.client.tasks()
+    }
+
     /// Answers one request; never fails (refusals are responses). The access line and the
     /// request's metrics are written when the returned body ends or is dropped.
     pub(crate) async fn handle(&self, request: Request<Incoming>) -> Response<AccessBody> {
         let request_id = RequestId::from_headers(request.headers());
         if let Some(probe) = health::answer(&request, &self.readiness, &request_id) {
-            return probe.map(|body| AccessBody::new(body, None));
+            return probe.map(|body| AccessBody::new(Either::Right(body), None));
         }
         let started = Instant::now();
         let flight = Flight::start(Arc::clone(&self.series));
@@ -151,7 +172,10 @@ impl Proxy {
                 log_refusal(&refusal);
                 let code = refusal.code();
                 self.series.refused(code);
-                (refusal.into_response(&request_id), Some(code))
+                (
+                    refusal.into_response(&request_id).map(Either::Right),
+                    Some(code),
+                )
             }
         };
         response
@@ -292,6 +316,12 @@ impl Proxy {
         }
         Ok(Response::from_parts(parts, body))
     }
+}
+
+/// How many of `proxy`'s upstream client tasks still run: 0 once [`crate::serve`] returned.
+/// For tests that check no task outlives a drained server.
+pub fn upstream_tasks(proxy: &Proxy) -> usize {
+    proxy.upstream_tasks()
 }
 
 /// A refusal is the client's problem or a degraded upstream or store: never ERROR. Only a

@@ -3,10 +3,9 @@
 //! It goes upstream, comes back on every response (refusals too) and is the `request_id` in
 //! logs and error documents, so one id follows a call through function, proxy and upstream.
 
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderValue};
 
-/// `X-Request-Id`.
-pub(crate) const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+use crate::headers::X_REQUEST_ID;
 
 /// Longest client-supplied id we keep; longer ones are replaced (they end up in logs).
 const MAX_LEN: usize = 200;

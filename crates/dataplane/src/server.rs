@@ -7,7 +7,10 @@
 //!
 //! Shutdown: when the shutdown future resolves, readiness turns off, accepting stops and every
 //! connection is asked to finish (HTTP/1 closes after the in-flight response, HTTP/2 sends
-//! GOAWAY). Connections still open after the grace period are cut and counted.
+//! GOAWAY). Connections still open after the grace period are cut and counted. Then the
+//! proxy's upstream client stops its background tasks (the idle sweeper, the HTTP/2
+//! connection tasks) and closes its connections, within what is left of the grace period (at
+//! least a second).
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -29,6 +32,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::access::AccessBody;
+use crate::body::BoxError;
 use crate::proxy::Proxy;
 
 /// How a drain ended.
@@ -46,10 +50,16 @@ pub enum DrainReport {
 /// Pause after a failed `accept` (e.g. out of file descriptors) so the loop does not spin.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
+/// The least time the upstream client's tasks get to end after a drain that used up the
+/// grace period: each has been told to stop, or ends as its connection closes.
+const UPSTREAM_CLOSE_MIN: Duration = Duration::from_secs(1);
+
 /// Serves the data plane on `listener` until `shutdown` resolves, then drains for up to
 /// `drain_grace`.
 ///
-/// Every connection runs on a task owned by this function; none outlives it.
+/// Every connection runs on a task owned by this function; none outlives it. After the drain
+/// it closes `proxy`'s upstream client: its tasks end and its connections close, so the proxy
+/// cannot forward again.
 ///
 /// # Errors
 /// None today: accept errors are logged and retried. The `io::Result` leaves room for
@@ -109,8 +119,9 @@ pub async fn serve(
     tracing::info!(connections = connections.len(), "draining connections");
     // Receivers only go away with their connections; nobody listening is fine.
     let _ = drain.send(true);
+    let deadline = Instant::now() + drain_grace;
     let drained = async { while connections.join_next().await.is_some() {} };
-    let report = match tokio::time::timeout(drain_grace, drained).await {
+    let report = match tokio::time::timeout_at(deadline, drained).await {
         Ok(()) => DrainReport::Complete,
         Err(_elapsed) => {
             while connections.try_join_next().is_some() {}
@@ -125,6 +136,17 @@ pub async fn serve(
         DrainReport::Cut { connections } => {
             tracing::warn!(connections, "drain grace ran out; connections cut");
         }
+    }
+    // Background tasks stop on the same signal, once no request can need them.
+    let upstream_deadline = deadline.max(Instant::now() + UPSTREAM_CLOSE_MIN);
+    if tokio::time::timeout_at(upstream_deadline, proxy.close_upstream())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            tasks = proxy.upstream_tasks(),
+            "upstream tasks still running after the drain"
+        );
     }
     Ok(report)
 }
@@ -153,7 +175,7 @@ fn serve_connection(
     stream: TcpStream,
     idle_timeout: Duration,
     mut draining: watch::Receiver<bool>,
-) -> impl Future<Output = Result<(), Box<dyn std::error::Error + Send + Sync>>> + Send + 'static {
+) -> impl Future<Output = Result<(), BoxError>> + Send + 'static {
     let activity = Arc::new(Activity::new());
     let service_activity = Arc::clone(&activity);
     let service = service_fn(move |request: hyper::Request<Incoming>| {

@@ -16,6 +16,7 @@ mod reply;
 mod request_body;
 mod routes;
 mod server;
+mod shared;
 mod test_routes;
 mod timestamp;
 

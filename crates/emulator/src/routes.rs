@@ -11,7 +11,7 @@ use crate::problem::Problem;
 use crate::query::Query;
 use crate::reply::ResponseBody;
 use crate::request_body::RequestBody;
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::{balance, kv, messages, test_routes};
 
 /// A `/v2` route, parsed from the raw path (without the leading `/v2/`).

@@ -19,18 +19,11 @@ use crate::config::EmulatorConfig;
 use crate::journal::Journal;
 use crate::kv::KvStore;
 use crate::routes;
+use crate::shared::Shared;
 
 /// How long to pause accepting after an accept error (such as running out of file
 /// descriptors), so a persistent error does not spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
-
-/// State every connection shares.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) config: EmulatorConfig,
-    pub(crate) journal: Journal,
-    pub(crate) kv: KvStore,
-}
 
 /// An emulated upstream API. Clones share state: journal, namespaces and keys.
 #[derive(Clone)]

@@ -41,9 +41,12 @@ impl Default for RawUpstreamSettings {
 pub struct UpstreamSettings {
     /// The upstream origin. Chosen by configuration only, never by a request.
     pub origin: UpstreamOrigin,
-    /// Limit for opening an upstream connection: TCP connect, the TLS handshake (https) and,
-    /// for an HTTP/2 upstream, the HTTP/2 handshake, together. Past it: 502
-    /// `upstream_unavailable`.
+    /// Limit for opening a connection to the upstream, counted once over all of it: resolving
+    /// the host name, the TCP connect, the TLS handshake (`https`) and the HTTP handshake (for
+    /// HTTP/2, writing the connection preface and our SETTINGS; the upstream's are not
+    /// awaited; HTTP/1.1 has no handshake I/O). The TCP connect alone is also bounded by it,
+    /// split evenly across the addresses a host name resolves to. A connection not open in
+    /// time is answered 502 `upstream_unavailable`.
     pub connect_timeout: Duration,
     /// Limit for the upstream's response headers, counted from the end of the request body.
     pub response_timeout: Duration,

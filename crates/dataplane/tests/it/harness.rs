@@ -98,6 +98,8 @@ pub(crate) struct Stack {
     pub(crate) emulator: RunningEmulator,
     pub(crate) token: String,
     pub(crate) readiness: Readiness,
+    /// The proxy `serve` runs, kept to look at after it returned.
+    pub(crate) proxy: Arc<Proxy>,
     pub(crate) client: Client<HttpConnector, TestBody>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<std::io::Result<DrainReport>>>,
@@ -218,7 +220,7 @@ impl Stack {
         let (shutdown, stop) = oneshot::channel::<()>();
         let server = tokio::spawn(dataplane::serve(
             listener,
-            proxy,
+            Arc::clone(&proxy),
             async move {
                 let _ = stop.await;
             },
@@ -230,6 +232,7 @@ impl Stack {
             emulator,
             token,
             readiness,
+            proxy,
             client,
             shutdown: Some(shutdown),
             server: Some(server),

@@ -126,7 +126,9 @@ async fn a_response_abandoned_midway_closes_its_upstream_connection() {
 /// An upstream that answers `200 ok` to every request (keep-alive) and reports, per
 /// connection, when it was accepted and when the proxy closed it. With `one_shot`, it closes
 /// each connection itself after the first answer, without saying so in the response.
-async fn counting_upstream(one_shot: bool) -> (SocketAddr, Arc<AtomicUsize>, mpsc::Receiver<()>) {
+pub(crate) async fn counting_upstream(
+    one_shot: bool,
+) -> (SocketAddr, Arc<AtomicUsize>, mpsc::Receiver<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let accepted = Arc::new(AtomicUsize::new(0));

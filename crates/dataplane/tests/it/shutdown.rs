@@ -1,12 +1,19 @@
-//! Draining: in-flight responses finish; stuck ones are cut and counted.
+//! Draining: in-flight responses finish; stuck ones are cut and counted; no task of the
+//! upstream client outlives the drain.
 
 use std::time::Duration;
 
+use dataplane::__private::upstream_tasks;
 use dataplane::DrainReport;
 use http::{Method, StatusCode};
 use http_body_util::BodyExt;
 
 use crate::harness::{Options, PREFIX, Stack, empty};
+use crate::pooling::counting_upstream;
+use crate::upstream_tls::{pki, stack_for, tls_upstream, write_ca};
+
+/// A safety net so a broken test fails instead of hanging; never the thing asserted.
+const SAFETY: Duration = Duration::from_secs(30);
 
 #[tokio::test]
 async fn drain_lets_an_in_flight_streaming_response_finish() {
@@ -50,4 +57,50 @@ async fn drain_cuts_what_outlives_the_grace_period() {
     let report = stack.shut_down().await;
     assert_eq!(report, DrainReport::Cut { connections: 1 });
     assert!(response.into_body().collect().await.is_err());
+}
+
+#[tokio::test]
+async fn no_upstream_task_outlives_a_drained_server_over_http2() {
+    let pki = pki();
+    let (addr, seen) = tls_upstream(&pki, &[b"h2"]).await;
+    let (_dir, ca) = write_ca(&pki);
+    let mut stack = stack_for(addr, Some(ca)).await;
+    let reply = stack.get(&format!("{PREFIX}/balance")).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.json()["version"], "HTTP/2.0");
+    // The shared connection's driver and hyper's task for its I/O, at least.
+    assert!(upstream_tasks(&stack.proxy) >= 2);
+    let mut ended = seen.ended.subscribe();
+    assert_eq!(*ended.borrow(), 0);
+
+    assert_eq!(stack.shut_down().await, DrainReport::Complete);
+    assert_eq!(upstream_tasks(&stack.proxy), 0);
+    // Nothing holds the connection open any more: the upstream sees it end.
+    tokio::time::timeout(SAFETY, ended.wait_for(|ended| *ended == 1))
+        .await
+        .expect("the upstream HTTP/2 connection outlived the server")
+        .unwrap();
+}
+
+#[tokio::test]
+async fn no_upstream_task_outlives_a_drained_server_over_http1() {
+    let (addr, accepted, mut closures) = counting_upstream(false).await;
+    let mut stack = Stack::start_with(Options {
+        upstream: Some(format!("http://{addr}")),
+        ..Options::default()
+    })
+    .await;
+    let reply = stack.get(&format!("{PREFIX}/balance")).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    // The connection went back to the idle list, which started the sweeper.
+    assert_eq!(upstream_tasks(&stack.proxy), 1);
+
+    assert_eq!(stack.shut_down().await, DrainReport::Complete);
+    assert_eq!(upstream_tasks(&stack.proxy), 0);
+    // Long before its idle timeout (90 s), the idle connection is closed with the server.
+    tokio::time::timeout(SAFETY, closures.recv())
+        .await
+        .expect("the idle upstream connection outlived the server")
+        .unwrap();
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
 }

@@ -21,18 +21,19 @@ use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
 use crate::harness::{API_KEY, Options, PREFIX, Stack};
 
 /// A CA, and a leaf for 127.0.0.1 signed by it.
-struct Pki {
+pub(crate) struct Pki {
     ca_pem: String,
     leaf: CertificateDer<'static>,
     leaf_key: PrivateKeyDer<'static>,
 }
 
-fn pki() -> Pki {
+pub(crate) fn pki() -> Pki {
     pki_for(SanType::IpAddress([127, 0, 0, 1].into()))
 }
 
@@ -55,17 +56,19 @@ fn pki_for(name: SanType) -> Pki {
     }
 }
 
-/// What the TLS upstream saw: TCP connections, TLS handshakes completed, requests answered.
+/// What the TLS upstream saw: TCP connections, TLS handshakes completed, requests answered,
+/// and connections that ended after their handshake.
 #[derive(Default)]
-struct Seen {
+pub(crate) struct Seen {
     tcp: AtomicUsize,
     connections: AtomicUsize,
     requests: AtomicUsize,
+    pub(crate) ended: watch::Sender<usize>,
 }
 
 /// A TLS upstream offering `alpn`; answers every request with the HTTP version, the
 /// `Authorization` it received, the path and the request body's length, as JSON.
-async fn tls_upstream(pki: &Pki, alpn: &[&[u8]]) -> (SocketAddr, Arc<Seen>) {
+pub(crate) async fn tls_upstream(pki: &Pki, alpn: &[&[u8]]) -> (SocketAddr, Arc<Seen>) {
     let mut config = ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
     ))
@@ -94,6 +97,7 @@ async fn tls_upstream(pki: &Pki, alpn: &[&[u8]]) -> (SocketAddr, Arc<Seen>) {
                     return;
                 };
                 counts.connections.fetch_add(1, Ordering::SeqCst);
+                let ended = counts.ended.clone();
                 let service = service_fn(move |request: Request<Incoming>| {
                     let counts = Arc::clone(&counts);
                     async move {
@@ -119,20 +123,21 @@ async fn tls_upstream(pki: &Pki, alpn: &[&[u8]]) -> (SocketAddr, Arc<Seen>) {
                 let _ = auto::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(tls), service)
                     .await;
+                ended.send_modify(|ended| *ended += 1);
             });
         }
     });
     (addr, seen)
 }
 
-fn write_ca(pki: &Pki) -> (TempDir, PathBuf) {
+pub(crate) fn write_ca(pki: &Pki) -> (TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("upstream-ca.pem");
     std::fs::write(&path, &pki.ca_pem).unwrap();
     (dir, path)
 }
 
-async fn stack_for(addr: SocketAddr, ca_file: Option<PathBuf>) -> Stack {
+pub(crate) async fn stack_for(addr: SocketAddr, ca_file: Option<PathBuf>) -> Stack {
     Stack::start_with(Options {
         upstream: Some(format!("https://{addr}")),
         upstream_ca_file: ca_file,

@@ -4,12 +4,16 @@
 //! percent-encoded), random segments, percent escapes (`%2F`, `%20`, `%5C`, …) and dot
 //! segments in every spelling, in both the documented (`{prefix}/v2/…`) and the SDK
 //! (`{prefix}/…`) form. The router and `auth::scope` are checked against reference
-//! implementations written here, segment by segment, independently of theirs.
+//! implementations written here, segment by segment, independently of theirs; `agreement`
+//! checks that the router's target check and the scope match read every path alike.
 
 use auth::scope::{SERVICES, ScopeTable, strip_path_prefix};
-use binding_proxy_dataplane::{DEFAULT_PATH_PREFIX, Route};
+use binding_proxy_dataplane::__private::Route;
+use binding_proxy_dataplane::DEFAULT_PATH_PREFIX;
 use proptest::prelude::*;
 use proptest::sample::select;
+
+mod agreement;
 
 /// A generated request target and the parts it was built from. Only targets `http` parses as
 /// a path-and-query are routed (see [`reachable`]): the data plane hands the router
