@@ -59,16 +59,22 @@ pub struct Claims {
 }
 
 impl Claims {
-    /// Checks `exp` and `nbf` against `now` with `leeway` seconds of skew allowed.
+    /// Checks `exp`, `nbf` and `iat` against `now` with `leeway` seconds of skew allowed.
     ///
     /// Expired when `now >= exp + leeway` (a token is valid strictly before its `exp`, as in
-    /// RFC 7519 §4.1.4); not yet valid when `now + leeway < nbf`.
+    /// RFC 7519 §4.1.4); not yet valid when `now + leeway < nbf`; claims invalid when
+    /// `iat > now + leeway`: this service never issues a token in the future, so one claiming
+    /// to be was forged or minted by a broken clock, and a revocation list ordered by issue
+    /// time must not be dodged by a future `iat`.
     pub fn check_time(&self, now: i64, leeway: i64) -> Result<(), AuthError> {
         if now >= self.exp.saturating_add(leeway) {
             return Err(AuthError::TokenExpired);
         }
         if now.saturating_add(leeway) < self.nbf {
             return Err(AuthError::TokenNotYetValid);
+        }
+        if self.iat > now.saturating_add(leeway) {
+            return Err(AuthError::TokenClaimsInvalid);
         }
         Ok(())
     }
@@ -128,5 +134,24 @@ mod tests {
             c.check_time(i64::MAX, i64::MAX),
             Err(AuthError::TokenExpired)
         ));
+    }
+
+    #[test]
+    fn issued_in_the_future_beyond_the_leeway_is_invalid() {
+        let c = Claims {
+            iat: 150,
+            nbf: 100,
+            ..claims()
+        };
+        assert!(c.check_time(120, 30).is_ok());
+        assert!(matches!(
+            c.check_time(119, 30),
+            Err(AuthError::TokenClaimsInvalid)
+        ));
+        assert!(matches!(
+            c.check_time(149, 0),
+            Err(AuthError::TokenClaimsInvalid)
+        ));
+        assert!(c.check_time(150, 0).is_ok());
     }
 }

@@ -36,8 +36,8 @@ pub enum AuthError {
     /// The signature does not verify under the named key.
     #[error("token signature is invalid")]
     TokenSignatureInvalid,
-    /// Wrong `iss`/`aud`, a claim missing or of the wrong type, or `sub` is not the binding's
-    /// organization.
+    /// Wrong `iss`/`aud`, a claim missing or of the wrong type, `sub` is not the binding's
+    /// organization, or `iat` is in the future beyond the leeway.
     #[error("token claims are invalid")]
     TokenClaimsInvalid,
     /// `exp` has passed, beyond the leeway.

@@ -10,8 +10,9 @@ use store::SettingsError;
 use crate::claims::TokenSettings;
 use crate::scope::{SERVICES, ScopeTable, ScopeTableError};
 
-/// Largest `tokens.leeway_secs`: more clock skew than this is a broken clock, not skew.
-const MAX_LEEWAY_SECS: u64 = 300;
+/// Largest `tokens.leeway_secs`: more clock skew than this is a broken clock, not skew. The
+/// store lists revoked tokens this long past their expiry, so the two must be one number.
+const MAX_LEEWAY_SECS: u64 = store::MAX_TOKEN_LEEWAY_SECS;
 
 /// `[tokens]` as read.
 #[derive(Debug, Deserialize)]

@@ -23,8 +23,8 @@ pub use envelope::{MasterKey, MasterKeyError, MasterKeySource};
 pub use error::StoreError;
 pub use model::{
     AuditEvent, AuditFilter, Binding, BindingCredential, BindingUpdate, Change, KeyStatus,
-    NewAuditEvent, NewBinding, NewSigningKey, NewToken, RateLimit, SigningKey, SigningKeyMaterial,
-    TokenRecord,
+    MAX_TOKEN_LEEWAY_SECS, NewAuditEvent, NewBinding, NewSigningKey, NewToken, RateLimit,
+    SigningKey, SigningKeyMaterial, TokenRecord,
 };
 pub use postgres::{PostgresOptions, PostgresStore};
 pub use secret::Secret;

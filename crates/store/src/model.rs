@@ -70,9 +70,15 @@ pub struct BindingCredential {
     pub binding: Binding,
     /// The decrypted upstream key.
     pub api_key: Secret,
-    /// `jti`s of this binding's revoked tokens that have not expired yet.
+    /// `jti`s of this binding's revoked tokens that could still verify: expiring in the
+    /// future or less than [`MAX_TOKEN_LEEWAY_SECS`] ago.
     pub revoked_jtis: Vec<String>,
 }
+
+/// The largest clock-skew leeway a token may be verified with (`tokens.leeway_secs`), in
+/// seconds. The store keeps listing a revoked token this long past its expiry, so a token
+/// still inside its leeway is never accepted again by a freshly loaded credential.
+pub const MAX_TOKEN_LEEWAY_SECS: u64 = 300;
 
 /// A minted token, recorded so it can be listed and revoked by `jti`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use http::{HeaderMap, HeaderValue};
 use serde_json::json;
 use store::{BindingCredential, NewBinding, Secret};
 
-use crate::harness::{API_KEY, Harness, NOW, ORG, assert_refused};
+use crate::harness::{API_KEY, Harness, LEEWAY, NOW, ORG, assert_refused};
 
 #[tokio::test]
 async fn a_request_without_authorization_is_token_missing() {
@@ -106,6 +106,18 @@ async fn a_revoked_jti_is_refused_once_the_credential_is_invalidated() {
     h.credentials.invalidate(&h.binding.id).await;
     assert_refused(h.auth(&revoked.token, NOW).await, "token_revoked");
     h.auth(&other.token, NOW).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_revoked_token_inside_its_expiry_leeway_stays_refused_after_a_reload() {
+    let h = Harness::new().await;
+    let revoked = h.issue().await;
+    h.store.revoke_token(&revoked.jti, NOW).await.unwrap();
+    // Past `exp` but inside the leeway the token still verifies; a credential loaded then
+    // must still know it was revoked.
+    let late = revoked.expires_at + LEEWAY - 1;
+    h.credentials.invalidate(&h.binding.id).await;
+    assert_refused(h.auth(&revoked.token, late).await, "token_revoked");
 }
 
 #[tokio::test]

@@ -156,6 +156,11 @@ async fn wrong_claims_and_times_get_401_and_upstream_sees_nothing() {
         &call(&stack, &with("sub", json!("org-other"))).await,
         "token_claims_invalid",
     );
+    // Issued an hour from now: this service never mints such a token (issue #16).
+    assert_refused(
+        &call(&stack, &with("iat", json!(now() + 3600))).await,
+        "token_claims_invalid",
+    );
     // Within the default 30 s leeway an expired token still passes; beyond it, not.
     assert_eq!(
         call(&stack, &with("exp", json!(now() - 5))).await.status,

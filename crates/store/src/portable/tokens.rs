@@ -3,7 +3,7 @@
 use super::Connection;
 use crate::error::is_foreign_key_violation;
 use crate::rows::{TokenRow, scopes_json, token_columns};
-use crate::{NewToken, StoreError, TokenRecord};
+use crate::{MAX_TOKEN_LEEWAY_SECS, NewToken, StoreError, TokenRecord};
 
 pub(super) async fn insert(
     conn: &mut Connection,
@@ -78,19 +78,24 @@ pub(super) async fn revoke(
     ))
 }
 
-/// `jti`s of the binding's revoked tokens that have not expired at `now`, sorted.
+/// `jti`s of the binding's revoked tokens that could still verify at `now`, sorted: those
+/// whose `expires_at` is less than [`MAX_TOKEN_LEEWAY_SECS`] in the past, or in the future.
 pub(super) async fn revoked_jtis(
     conn: &mut Connection,
     binding_id: &str,
     now: i64,
 ) -> Result<Vec<String>, StoreError> {
-    // Expired tokens fail verification anyway; leaving them out keeps the list short.
+    // A token verifies until `exp + tokens.leeway_secs`, and the leeway is at most
+    // MAX_TOKEN_LEEWAY_SECS: a revoked token must stay listed that long past its expiry, or a
+    // credential loaded in that window would accept it again. Older ones fail verification
+    // anyway; leaving them out keeps the list short.
+    let leeway = i64::try_from(MAX_TOKEN_LEEWAY_SECS).unwrap_or(i64::MAX);
     Ok(sqlx::query_scalar(
         "SELECT jti FROM tokens WHERE binding_id = $1 AND revoked_at IS NOT NULL \
          AND expires_at > $2 ORDER BY jti",
     )
     .bind(binding_id)
-    .bind(now)
+    .bind(now.saturating_sub(leeway))
     .fetch_all(&mut *conn)
     .await?)
 }
