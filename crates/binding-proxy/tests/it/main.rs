@@ -6,6 +6,7 @@ mod config_errors;
 mod deploy_metrics;
 mod dev_mode;
 mod docs;
+mod h2_abuse;
 mod hygiene;
 mod layout;
 mod metrics;
