@@ -156,6 +156,23 @@ fn headers(c: &mut Criterion) {
             headers
         });
     });
+    let client = dataplane::__private::ClientAddr::new(([10, 1, 2, 3], 40000).into());
+    group.bench_function("rewrite_request_and_forwarded", |b| {
+        b.iter(|| {
+            let mut headers = request.clone();
+            dataplane::__private::rewrite_request_headers(
+                &mut headers,
+                key.clone(),
+                request_id.clone(),
+            );
+            dataplane::__private::rewrite_forwarded(
+                &mut headers,
+                dataplane::ForwardedHeaders::Replace,
+                &client,
+            );
+            headers
+        });
+    });
     group.bench_function("strip_response", |b| {
         b.iter(|| {
             let mut headers = response.clone();

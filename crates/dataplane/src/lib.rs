@@ -11,6 +11,7 @@ mod access;
 mod body;
 mod deny_list;
 mod error;
+mod forwarded;
 mod headers;
 mod health;
 mod hop_headers;
@@ -30,9 +31,9 @@ pub use metrics::DataplaneMetrics;
 pub use proxy::Proxy;
 pub use server::{DrainReport, serve};
 pub use settings::{
-    DEFAULT_DENY_PREFIXES, DEFAULT_PATH_PREFIX, DataplaneSettings, ListenerSettings, PathPrefix,
-    RateLimitSettings, RawListenerSettings, RawRateLimitSettings, RawUpstreamSettings,
-    UpstreamOrigin, UpstreamSettings,
+    DEFAULT_DENY_PREFIXES, DEFAULT_PATH_PREFIX, DataplaneSettings, ForwardedHeaders,
+    ListenerSettings, PathPrefix, RateLimitSettings, RawListenerSettings, RawRateLimitSettings,
+    RawUpstreamSettings, UpstreamOrigin, UpstreamSettings,
 };
 pub use upstream::check_upstream_ca_file;
 
@@ -40,6 +41,7 @@ pub use upstream::check_upstream_ca_file;
 /// part of the API: no stability promise, hidden from the docs.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::forwarded::{ClientAddr, rewrite as rewrite_forwarded};
     pub use crate::hop_headers::{rewrite_request_headers, strip_hop_by_hop};
     pub use crate::proxy::upstream_tasks;
     pub use crate::route::{Route, RouteError};

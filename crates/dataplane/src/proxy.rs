@@ -34,6 +34,7 @@ use tracing::field::Empty;
 use crate::access::{AccessBody, Facts, Flight, Record};
 use crate::deny_list::DenyList;
 use crate::error::{DataplaneError, Refusal};
+use crate::forwarded::{self, ClientAddr};
 use crate::headers::{X_RATELIMIT_LIMIT, X_RATELIMIT_REMAINING, X_REQUEST_ID};
 use crate::health::{self, Readiness};
 use crate::hop_headers;
@@ -139,7 +140,11 @@ impl Proxy {
 
     /// Answers one request; never fails (refusals are responses). The access line and the
     /// request's metrics are written when the returned body ends or is dropped.
-    pub(crate) async fn handle(&self, request: Request<Incoming>) -> Response<AccessBody> {
+    pub(crate) async fn handle(
+        &self,
+        request: Request<Incoming>,
+        client: &ClientAddr,
+    ) -> Response<AccessBody> {
         let request_id = RequestId::from_headers(request.headers());
         if let Some(probe) = health::answer(&request, &self.readiness, &request_id) {
             return probe.map(|body| AccessBody::new(Either::Right(body), None));
@@ -161,7 +166,7 @@ impl Proxy {
         // instrumented block made its future hold that of `forward` twice (≈ 16 KB more in
         // every request's future).
         let forwarded = self
-            .forward(request, &request_id, &mut facts)
+            .forward(request, client, &request_id, &mut facts)
             .instrument(span.clone())
             .await;
         let (mut response, code) = match forwarded {
@@ -199,6 +204,7 @@ impl Proxy {
     async fn forward(
         &self,
         request: Request<Incoming>,
+        client: &ClientAddr,
         request_id: &RequestId,
         facts: &mut Facts,
     ) -> Result<Response<UpstreamBody>, Refusal> {
@@ -275,6 +281,11 @@ impl Proxy {
             &mut parts.headers,
             authenticated.credential.upstream_authorization().clone(),
             request_id.header_value(),
+        );
+        forwarded::rewrite(
+            &mut parts.headers,
+            self.settings.listener.forwarded_headers,
+            client,
         );
         // Origin-form; the upstream client adds what its connection's protocol needs.
         parts.uri = Uri::from(route.into_path_and_query());

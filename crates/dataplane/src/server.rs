@@ -33,6 +33,7 @@ use tokio::time::Instant;
 
 use crate::access::AccessBody;
 use crate::body::BoxError;
+use crate::forwarded::ClientAddr;
 use crate::proxy::Proxy;
 
 /// How a drain ended.
@@ -100,6 +101,7 @@ pub async fn serve(
                     &builder,
                     Arc::clone(&proxy),
                     stream,
+                    ClientAddr::new(peer),
                     idle_timeout,
                     draining.clone(),
                 );
@@ -173,6 +175,7 @@ fn serve_connection(
     builder: &auto::Builder<TokioExecutor>,
     proxy: Arc<Proxy>,
     stream: TcpStream,
+    client: ClientAddr,
     idle_timeout: Duration,
     mut draining: watch::Receiver<bool>,
 ) -> impl Future<Output = Result<(), BoxError>> + Send + 'static {
@@ -180,9 +183,10 @@ fn serve_connection(
     let service_activity = Arc::clone(&activity);
     let service = service_fn(move |request: hyper::Request<Incoming>| {
         let proxy = Arc::clone(&proxy);
+        let client = client.clone();
         let guard = InFlight::start(Arc::clone(&service_activity));
         async move {
-            let response = proxy.handle(request).await;
+            let response = proxy.handle(request, &client).await;
             Ok::<_, Infallible>(response.map(|body| TrackedBody {
                 body,
                 _guard: guard,

@@ -60,10 +60,14 @@ impl Stack {
 
     /// A stack with one binding for `org` holding `real_key`, and a token for it.
     pub(crate) async fn with_binding(org: &str, real_key: &str) -> (Self, String) {
-        let stack = Self::start(real_key).await;
-        stack.proxy.create_binding(org, real_key).await;
-        let token = stack.proxy.token(org).await;
-        (stack, token)
+        Self::start(real_key).await.bind(org, real_key).await
+    }
+
+    /// This stack with a binding for `org` holding `real_key`, and a token for it.
+    pub(crate) async fn bind(self, org: &str, real_key: &str) -> (Self, String) {
+        self.proxy.create_binding(org, real_key).await;
+        let token = self.proxy.token(org).await;
+        (self, token)
     }
 
     /// `{TELNYX_BASE_URL}{path}`.

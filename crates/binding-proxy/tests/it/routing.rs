@@ -204,3 +204,61 @@ async fn upstream_connections_are_pooled_and_kept_alive() {
         "five sequential calls share one upstream connection"
     );
 }
+
+/// The client's forwarding headers, forged by function code.
+const FORGED: [(&str, &str); 5] = [
+    ("x-forwarded-for", "6.6.6.6"),
+    ("x-forwarded-host", "evil.example"),
+    ("x-forwarded-proto", "https"),
+    ("forwarded", "for=6.6.6.6"),
+    ("x-real-ip", "6.6.6.6"),
+];
+
+/// Sends a call with forged forwarding headers and returns what the upstream saw.
+async fn forwarding_headers_seen(stack: &Stack, token: &str) -> http::HeaderMap {
+    let auth = format!("Bearer {token}");
+    let mut headers = vec![("authorization", auth.as_str())];
+    headers.extend(FORGED);
+    let reply = stack
+        .http
+        .send(
+            Method::GET,
+            &stack.url("/v2/balance"),
+            &headers,
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::OK);
+    stack.emulator.journal().last().expect("seen").headers
+}
+
+#[tokio::test]
+async fn forged_forwarding_headers_are_replaced_by_the_peer_address() {
+    let (stack, token) = Stack::with_binding("org-route-fwd", KEY).await;
+    let seen = forwarding_headers_seen(&stack, &token).await;
+    assert_eq!(seen.get_all("x-forwarded-for").iter().count(), 1);
+    assert_eq!(seen["x-forwarded-for"], "127.0.0.1");
+    for (name, _) in &FORGED[1..] {
+        assert!(!seen.contains_key(*name), "{name} reached the upstream");
+    }
+}
+
+#[tokio::test]
+async fn forwarding_headers_can_be_dropped_or_appended_to() {
+    let (stack, token) = Stack::start_with(KEY, |o| o.set("dataplane.forwarded_headers", "drop"))
+        .await
+        .bind("org-route-fwd-drop", KEY)
+        .await;
+    let seen = forwarding_headers_seen(&stack, &token).await;
+    for (name, _) in FORGED {
+        assert!(!seen.contains_key(name), "{name} reached the upstream");
+    }
+
+    let (stack, token) = Stack::start_with(KEY, |o| o.set("dataplane.forwarded_headers", "append"))
+        .await
+        .bind("org-route-fwd-append", KEY)
+        .await;
+    let seen = forwarding_headers_seen(&stack, &token).await;
+    assert_eq!(seen["x-forwarded-for"], "6.6.6.6, 127.0.0.1");
+    assert_eq!(seen["x-forwarded-host"], "evil.example");
+}

@@ -38,6 +38,8 @@ pub struct RawListenerSettings {
     pub client_idle_timeout_secs: u64,
     /// Most client connections served at once.
     pub max_connections: usize,
+    /// What happens to the client's `X-Forwarded-*` and `Forwarded` headers.
+    pub forwarded_headers: ForwardedHeaders,
 }
 
 impl RawListenerSettings {
@@ -57,6 +59,7 @@ impl Default for RawListenerSettings {
             max_body_bytes: None,
             client_idle_timeout_secs: 60,
             max_connections: 10_000,
+            forwarded_headers: ForwardedHeaders::Replace,
         }
     }
 }
@@ -101,6 +104,24 @@ pub struct ListenerSettings {
     /// one closes, and are refused by the kernel only when that queue is full. Each HTTP/2
     /// connection counts once, whatever its number of streams. At least 1.
     pub max_connections: usize,
+    /// What the upstream hears of where a request came from.
+    pub forwarded_headers: ForwardedHeaders,
+}
+
+/// `dataplane.forwarded_headers`: what happens to `X-Forwarded-For`, `X-Forwarded-Host`,
+/// `X-Forwarded-Proto`, `Forwarded` and `X-Real-IP` from the client. Function code controls
+/// its requests' headers, so by default it must not choose the address the upstream sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ForwardedHeaders {
+    /// Drop the client's; send `X-Forwarded-For: <peer address>` (the default).
+    #[default]
+    Replace,
+    /// Append the peer address to the client's `X-Forwarded-For` and pass the others as
+    /// received: for a proxy behind a load balancer that sets them and strips the client's.
+    Append,
+    /// Drop them all and send none.
+    Drop,
 }
 
 impl Default for ListenerSettings {
@@ -186,6 +207,7 @@ impl TryFrom<RawListenerSettings> for ListenerSettings {
             max_body_bytes: raw.max_body_bytes,
             client_idle_timeout,
             max_connections: raw.max_connections,
+            forwarded_headers: raw.forwarded_headers,
         })
     }
 }
@@ -234,6 +256,7 @@ mod tests {
             max_body_bytes: Some(0),
             client_idle_timeout_secs: 0,
             max_connections: 0,
+            forwarded_headers: ForwardedHeaders::Replace,
         })
         .unwrap_err();
         assert_eq!(
