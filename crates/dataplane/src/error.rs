@@ -132,6 +132,7 @@ impl Refusal {
                 TargetProblem::DotSegment
                 | TargetProblem::ControlCharacter
                 | TargetProblem::Backslash
+                | TargetProblem::Semicolon
                 | TargetProblem::InvalidPercentEscape
                 | TargetProblem::EmptySegment
                 | TargetProblem::NotOriginForm => (ErrorCode::BadRequestTarget, Retry::SdkDefault),

@@ -260,6 +260,31 @@ mod tests {
     }
 
     #[test]
+    fn semicolons_are_refused_in_the_path_but_not_the_query() {
+        // `..;` is `..` to servlet containers, which cut `;…` off before resolving dots.
+        for segment in [
+            "..;", "..;x=1", ".;", ";", "a;b", "..%3b", "..%3B", "%2e%2e;", "ns-1;",
+        ] {
+            for target in [
+                format!("{PREFIX}/v2/messages/{segment}/api_keys"),
+                format!("{PREFIX}/messages/{segment}/api_keys"),
+                format!("{PREFIX}/v2/storage/kvs/ns-1/{segment}/ns-2/keys/x"),
+                format!("{PREFIX}/v2/messages/{segment}"),
+            ] {
+                assert_eq!(
+                    refused(&target),
+                    RouteError::BadTarget(TargetProblem::Semicolon),
+                    "{target}"
+                );
+            }
+        }
+        assert_eq!(
+            upstream(&format!("{PREFIX}/v2/messages?a=..;&b=;x=1&c=..%3b/..")),
+            "/v2/messages?a=..;&b=;x=1&c=..%3b/.."
+        );
+    }
+
+    #[test]
     fn invalid_escapes_are_refused() {
         for esc in ["%", "%2", "%zz", "%g0", "%%41"] {
             assert_eq!(

@@ -36,8 +36,8 @@ enum Piece {
 /// form is matched on raw bytes, a respelled `v2` is an API path segment to both readers).
 const UNRESERVED: &[u8] = b"abkz09-._~";
 
-/// Reserved characters a path may hold raw, `;` first (`..;` is a segment some servers read
-/// as `..`; both readers here read it as three characters).
+/// Reserved characters a path may hold raw, `;` first (the target check refuses any `;`:
+/// `..;` is a segment servlet containers read as `..`).
 const RAW: [&str; 13] = [
     ";", ":", "@", "!", "$", "&", "'", "(", ")", "*", "+", ",", "=",
 ];
