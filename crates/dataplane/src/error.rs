@@ -134,6 +134,7 @@ impl Refusal {
                 | TargetProblem::Backslash
                 | TargetProblem::Semicolon
                 | TargetProblem::InvalidPercentEscape
+                | TargetProblem::DoubleEncoding
                 | TargetProblem::EmptySegment
                 | TargetProblem::NotOriginForm => (ErrorCode::BadRequestTarget, Retry::SdkDefault),
             },

@@ -285,6 +285,41 @@ mod tests {
     }
 
     #[test]
+    fn double_encoded_escapes_are_refused() {
+        // An upstream that decodes twice reads each of these as `..` or `/`.
+        for segment in [
+            "%252e%252e",
+            "%252E.",
+            ".%252e",
+            "%25%32%65%25%32%65",
+            "%25252e%25252e",
+            "a%252F..",
+            "%2561",
+            "x%25ff",
+        ] {
+            for target in [
+                format!("{PREFIX}/v2/messages/{segment}/api_keys"),
+                format!("{PREFIX}/storage/kvs/ns-1/{segment}/ns-2/keys/x"),
+            ] {
+                assert_eq!(
+                    refused(&target),
+                    RouteError::BadTarget(TargetProblem::DoubleEncoding),
+                    "{target}"
+                );
+            }
+        }
+        // A `%` encoded once and not followed by two hex digits is a literal `%` everywhere.
+        assert_eq!(
+            upstream(&format!("{PREFIX}/v2/a/%25/%25z/%252")),
+            "/v2/a/%25/%25z/%252"
+        );
+        assert_eq!(
+            upstream(&format!("{PREFIX}/v2/messages?q=%252e%252e")),
+            "/v2/messages?q=%252e%252e"
+        );
+    }
+
+    #[test]
     fn invalid_escapes_are_refused() {
         for esc in ["%", "%2", "%zz", "%g0", "%%41"] {
             assert_eq!(

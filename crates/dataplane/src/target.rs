@@ -26,6 +26,11 @@ pub enum TargetProblem {
     /// A `%` not followed by two hex digits.
     #[error("path contains an invalid percent escape")]
     InvalidPercentEscape,
+    /// An escape that decodes to another escape: `%25` followed by two hex digits, each raw or
+    /// encoded. An upstream (or a framework behind it) that decodes twice reads `%252e%252e`
+    /// as `..`.
+    #[error("path contains a double percent-encoded character")]
+    DoubleEncoding,
     /// Two slashes in a row.
     #[error("path contains an empty segment")]
     EmptySegment,
@@ -38,8 +43,8 @@ pub enum TargetProblem {
 ///
 /// A plain path ([`is_plain`]) is accepted at once; any other gets one escape-aware pass over
 /// the bytes. An invalid escape, a control character, a backslash or a semicolon is refused
-/// at once, at the first one; otherwise two slashes in a row win over a dot segment (the order
-/// the checks are documented and tested in).
+/// at once, at the first one; otherwise double encoding wins over two slashes in a row, and
+/// those over a dot segment (the order the checks are documented and tested in).
 pub(crate) fn check_path(path: &str) -> Result<(), TargetProblem> {
     if !path.starts_with('/') {
         return Err(TargetProblem::NotOriginForm);
@@ -54,14 +59,17 @@ pub(crate) fn check_path(path: &str) -> Result<(), TargetProblem> {
     let mut dot_segment = false;
     // Dots in the current segment (raw or `%2e`), or `None` once it holds anything else.
     let mut dots: Option<u8> = Some(0);
+    // Hex digits (raw or encoded) since a `%` that was itself encoded (`%25`), if any.
+    let mut after_encoded_percent: Option<u8> = None;
+    let mut double_encoding = false;
     while let Some(&byte) = bytes.get(at) {
-        let decoded = if byte == b'%' {
+        let (decoded, encoded) = if byte == b'%' {
             let value = decode_escape(bytes, at).ok_or(TargetProblem::InvalidPercentEscape)?;
             at += 3;
-            value
+            (value, true)
         } else {
             at += 1;
-            byte
+            (byte, false)
         };
         // Encoded control bytes stop header/log injection and NUL truncation upstream; a
         // backslash is a separator on some servers, so `..\` could climb out of `/v2/`.
@@ -78,6 +86,18 @@ pub(crate) fn check_path(path: &str) -> Result<(), TargetProblem> {
         if decoded == b';' {
             return Err(TargetProblem::Semicolon);
         }
+        // Double encoding: decoded once, `%252e%252e` is `%2e%2e`, which an upstream that
+        // decodes again reads as `..`; so do `%25%32%65` and deeper encodings. Refusing every
+        // escape of an escape covers them all, whatever it stands for.
+        after_encoded_percent = match after_encoded_percent {
+            Some(0) if decoded.is_ascii_hexdigit() => Some(1),
+            Some(_) if decoded.is_ascii_hexdigit() => {
+                double_encoding = true;
+                None
+            }
+            _ if encoded && decoded == b'%' => Some(0),
+            _ => None,
+        };
         let raw_slash = byte == b'/';
         empty_segment |= raw_slash && previous_raw_slash;
         previous_raw_slash = raw_slash;
@@ -94,6 +114,9 @@ pub(crate) fn check_path(path: &str) -> Result<(), TargetProblem> {
         }
     }
     dot_segment |= matches!(dots, Some(1 | 2));
+    if double_encoding {
+        return Err(TargetProblem::DoubleEncoding);
+    }
     if empty_segment {
         return Err(TargetProblem::EmptySegment);
     }
@@ -144,6 +167,7 @@ mod tests {
         }
         let bytes = path.as_bytes();
         let mut at = 0;
+        let mut once = Vec::new();
         while let Some(&byte) = bytes.get(at) {
             let decoded = if byte == b'%' {
                 let value = decode_escape(bytes, at).ok_or(TargetProblem::InvalidPercentEscape)?;
@@ -164,6 +188,15 @@ mod tests {
             if decoded == b';' {
                 return Err(TargetProblem::Semicolon);
             }
+            once.push(decoded);
+        }
+        // Every `%` left after one decoding was `%25`; followed by two hex digits it is an
+        // escape a second decoding would read.
+        if once
+            .windows(3)
+            .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
+        {
+            return Err(TargetProblem::DoubleEncoding);
         }
         if path.contains("//") {
             return Err(TargetProblem::EmptySegment);
@@ -240,7 +273,8 @@ mod tests {
                 proptest::sample::select(vec![
                     "/", "//", ".", "..", "%2e", "%2E", "%2f", "%2F", "%5c", "%5C", "\\",
                     "%00", "%1f", "%7f", "%7F", "\u{7f}", "\t", "%", "%2", "%zz", "%41", "%25",
-                    ";", "%3b", "%3B", "=", "a", "v2", "kv", "-", "~", "?", "é",
+                    ";", "%3b", "%3B", "=", "%252e", "%252E", "%25%32", "2", "e", "a", "v2",
+                    "kv", "-", "~", "?", "é",
                 ]),
                 0..12,
             ),
