@@ -135,6 +135,7 @@ impl Refusal {
                 | TargetProblem::Semicolon
                 | TargetProblem::InvalidPercentEscape
                 | TargetProblem::DoubleEncoding
+                | TargetProblem::InvalidUtf8
                 | TargetProblem::EmptySegment
                 | TargetProblem::NotOriginForm => (ErrorCode::BadRequestTarget, Retry::SdkDefault),
             },

@@ -320,6 +320,47 @@ mod tests {
     }
 
     #[test]
+    fn escapes_that_are_not_utf8_are_refused() {
+        // Overlong dots, slashes and backslashes, which lenient decoders read as ASCII; a
+        // surrogate, a stray continuation byte, a truncated sequence, bytes UTF-8 never uses.
+        for segment in [
+            "%c0%ae%c0%ae",
+            "%C0%AE.",
+            "%e0%80%ae%e0%80%ae",
+            "%f0%80%80%ae",
+            "%f8%80%80%80%ae",
+            "..%c0%af..",
+            "%c1%9c",
+            "%ed%a0%80",
+            "%ae",
+            "%c3",
+            "%e2%82",
+            "%ff",
+        ] {
+            for target in [
+                format!("{PREFIX}/v2/messages/{segment}/api_keys"),
+                format!("{PREFIX}/storage/kvs/ns-1/{segment}/ns-2/keys/x"),
+                format!("{PREFIX}/v2/messages/{segment}"),
+            ] {
+                assert_eq!(
+                    refused(&target),
+                    RouteError::BadTarget(TargetProblem::InvalidUtf8),
+                    "{target}"
+                );
+            }
+        }
+        // UTF-8, raw or encoded, goes through as it came.
+        assert_eq!(
+            upstream(&format!("{PREFIX}/v2/a/%C3%A9/%e2%82%ac/é")),
+            "/v2/a/%C3%A9/%e2%82%ac/é"
+        );
+        assert_eq!(
+            upstream(&format!("{PREFIX}/v2/messages?q=%c0%ae%c0%ae")),
+            "/v2/messages?q=%c0%ae%c0%ae"
+        );
+    }
+
+    #[test]
     fn invalid_escapes_are_refused() {
         for esc in ["%", "%2", "%zz", "%g0", "%%41"] {
             assert_eq!(

@@ -4,7 +4,7 @@
 //! Escapes are read by `auth::percent`, as the scope match reads them, so the check and the
 //! scope match agree on what a path means.
 
-use auth::percent::decode_escape;
+use auth::percent::{Utf8Check, decode_escape};
 
 /// Why a request target was refused as malformed (400 `bad_request_target`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -31,6 +31,11 @@ pub enum TargetProblem {
     /// as `..`.
     #[error("path contains a double percent-encoded character")]
     DoubleEncoding,
+    /// Escapes that decode to bytes that are not UTF-8: overlong forms, which lenient decoders
+    /// read as ASCII (`%c0%ae` and `%e0%80%ae` as `.`, `%c0%af` as `/`), surrogates, stray or
+    /// truncated sequences.
+    #[error("path escapes do not decode to UTF-8")]
+    InvalidUtf8,
     /// Two slashes in a row.
     #[error("path contains an empty segment")]
     EmptySegment,
@@ -43,8 +48,9 @@ pub enum TargetProblem {
 ///
 /// A plain path ([`is_plain`]) is accepted at once; any other gets one escape-aware pass over
 /// the bytes. An invalid escape, a control character, a backslash or a semicolon is refused
-/// at once, at the first one; otherwise double encoding wins over two slashes in a row, and
-/// those over a dot segment (the order the checks are documented and tested in).
+/// at once, at the first one; otherwise double encoding wins over bytes that are not UTF-8,
+/// those over two slashes in a row, and those over a dot segment (the order the checks are
+/// documented and tested in).
 pub(crate) fn check_path(path: &str) -> Result<(), TargetProblem> {
     if !path.starts_with('/') {
         return Err(TargetProblem::NotOriginForm);
@@ -62,6 +68,8 @@ pub(crate) fn check_path(path: &str) -> Result<(), TargetProblem> {
     // Hex digits (raw or encoded) since a `%` that was itself encoded (`%25`), if any.
     let mut after_encoded_percent: Option<u8> = None;
     let mut double_encoding = false;
+    let mut utf8 = Utf8Check::default();
+    let mut invalid_utf8 = false;
     while let Some(&byte) = bytes.get(at) {
         let (decoded, encoded) = if byte == b'%' {
             let value = decode_escape(bytes, at).ok_or(TargetProblem::InvalidPercentEscape)?;
@@ -98,6 +106,9 @@ pub(crate) fn check_path(path: &str) -> Result<(), TargetProblem> {
             _ if encoded && decoded == b'%' => Some(0),
             _ => None,
         };
+        // Overlong UTF-8: a lenient decoder reads `%c0%ae%c0%ae` as `..`. Raw bytes come from
+        // a `str` and are UTF-8 already; escapes must decode to UTF-8 too, with them.
+        invalid_utf8 |= !utf8.push(decoded);
         let raw_slash = byte == b'/';
         empty_segment |= raw_slash && previous_raw_slash;
         previous_raw_slash = raw_slash;
@@ -116,6 +127,9 @@ pub(crate) fn check_path(path: &str) -> Result<(), TargetProblem> {
     dot_segment |= matches!(dots, Some(1 | 2));
     if double_encoding {
         return Err(TargetProblem::DoubleEncoding);
+    }
+    if invalid_utf8 || !utf8.is_complete() {
+        return Err(TargetProblem::InvalidUtf8);
     }
     if empty_segment {
         return Err(TargetProblem::EmptySegment);
@@ -198,6 +212,9 @@ mod tests {
         {
             return Err(TargetProblem::DoubleEncoding);
         }
+        if std::str::from_utf8(&once).is_err() {
+            return Err(TargetProblem::InvalidUtf8);
+        }
         if path.contains("//") {
             return Err(TargetProblem::EmptySegment);
         }
@@ -273,8 +290,9 @@ mod tests {
                 proptest::sample::select(vec![
                     "/", "//", ".", "..", "%2e", "%2E", "%2f", "%2F", "%5c", "%5C", "\\",
                     "%00", "%1f", "%7f", "%7F", "\u{7f}", "\t", "%", "%2", "%zz", "%41", "%25",
-                    ";", "%3b", "%3B", "=", "%252e", "%252E", "%25%32", "2", "e", "a", "v2",
-                    "kv", "-", "~", "?", "é",
+                    ";", "%3b", "%3B", "=", "%252e", "%252E", "%25%32", "2", "e", "%c0", "%C1",
+                    "%ae", "%AF", "%e0", "%80", "%f0", "%c3", "%A9", "%ed", "%a0", "%ff", "a",
+                    "v2", "kv", "-", "~", "?", "é",
                 ]),
                 0..12,
             ),
