@@ -9,6 +9,7 @@ mod docs;
 mod hygiene;
 mod layout;
 mod metrics;
+mod path_params;
 mod rate_limits;
 mod replicas;
 mod routing;
