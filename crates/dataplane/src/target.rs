@@ -1,5 +1,7 @@
 //! The request target check: refuses paths and queries that an upstream or an intermediary
-//! could read differently than the proxy does, before anything is routed.
+//! could read differently than the proxy does, before anything is routed: dot segments, `;`
+//! (servlet path parameters: `..;` is `..` there), escapes of escapes (`%252e`), escapes that
+//! are not UTF-8 (overlong `%c0%ae`), backslashes, control bytes, empty segments.
 //!
 //! Escapes are read by `auth::percent`, as the scope match reads them, so the check and the
 //! scope match agree on what a path means.
@@ -141,9 +143,9 @@ pub(crate) fn check_path(path: &str) -> Result<(), TargetProblem> {
 }
 
 /// Whether no byte of `path` can start a problem [`check_path`] refuses: no `%`, `.`, `;`,
-/// `\` or control byte, and no two slashes in a row. Most API paths are plain; this answers for them
-/// in two branch-free passes (which the compiler can vectorise) instead of the byte-by-byte
-/// walk.
+/// `\` or control byte, and no two slashes in a row (raw bytes come from a `str`, so they are
+/// UTF-8). Most API paths are plain; this answers for them in two branch-free passes (which
+/// the compiler can vectorise) instead of the byte-by-byte walk.
 fn is_plain(bytes: &[u8]) -> bool {
     let mut special = false;
     for &byte in bytes {
