@@ -16,9 +16,11 @@
 //! safe way round: a segment the scope match reads as `.` or `..` is one the target check
 //! refused, and an escape the scope match leaves alone can only make a prefix not match.
 //!
-//! [`Utf8Check`] says whether the bytes escapes decode to are UTF-8 (RFC 3629). Lenient
-//! decoders read overlong forms as ASCII (`%c0%ae` and `%e0%80%ae` as `.`, `%c0%af` as `/`),
-//! which neither depth above does; the target check refuses every path they fail on.
+//! Two more readings serve the target check, which refuses what they find. [`Utf8Check`] says
+//! whether the bytes escapes decode to are UTF-8 (RFC 3629): lenient decoders read overlong
+//! forms as ASCII (`%c0%ae` and `%e0%80%ae` as `.`, `%c0%af` as `/`), which neither depth above
+//! does. [`hex_pair_follows`] says whether an escaped `%` (`%25`) starts an escape that a
+//! second decoding would read (`%252e`).
 
 /// The byte the escape at `path[at..]` stands for: `%` and two hex digits, in either case.
 /// `None` when there is no `%` at `at` or it is not followed by two hex digits.
@@ -30,6 +32,29 @@ pub fn decode_escape(path: &[u8], at: usize) -> Option<u8> {
     let high = hex_value(*path.get(at + 1)?)?;
     let low = hex_value(*path.get(at + 2)?)?;
     Some(high << 4 | low)
+}
+
+/// Whether `path[at..]` starts with two hex digits, each raw or itself an escape (`2e`,
+/// `%32%65`). Right after an escaped `%` (`%25`), that is an escape a second decoding would
+/// read: `%252e` and `%25%32%65` are `.` to an upstream that decodes twice.
+#[inline]
+pub fn hex_pair_follows(path: &[u8], at: usize) -> bool {
+    let mut at = at;
+    for _ in 0..2 {
+        let (byte, len) = match path.get(at) {
+            Some(b'%') => match decode_escape(path, at) {
+                Some(decoded) => (decoded, 3),
+                None => return false,
+            },
+            Some(&byte) => (byte, 1),
+            None => return false,
+        };
+        if hex_value(byte).is_none() {
+            return false;
+        }
+        at += len;
+    }
+    true
 }
 
 /// The byte at `at` as prefixes are compared: an escape of an unreserved character decoded,
@@ -167,6 +192,29 @@ mod tests {
         }
         assert_eq!(normalized_byte(b";", 0), Some((b';', 1)));
         assert_eq!(normalized_byte(b"", 0), None);
+    }
+
+    #[test]
+    fn hex_pairs_are_read_raw_or_encoded() {
+        for (path, at) in [
+            (&b"2e"[..], 0),
+            (b"%252e", 3),
+            (b"%25%32%65", 3),
+            (b"%252%45", 3),
+            (b"%25FFx", 3),
+        ] {
+            assert!(hex_pair_follows(path, at), "{path:?} at {at}");
+        }
+        for (path, at) in [
+            (&b"%25"[..], 3),
+            (b"%252", 3),
+            (b"%25zz", 3),
+            (b"%252z", 3),
+            (b"%25%3", 3),
+            (b"%25%2F2", 3),
+        ] {
+            assert!(!hex_pair_follows(path, at), "{path:?} at {at}");
+        }
     }
 
     fn is_utf8(bytes: &[u8]) -> bool {

@@ -6,7 +6,7 @@
 //! Escapes are read by `auth::percent`, as the scope match reads them, so the check and the
 //! scope match agree on what a path means.
 
-use auth::percent::{Utf8Check, decode_escape};
+use auth::percent::{Utf8Check, decode_escape, hex_pair_follows};
 
 /// Why a request target was refused as malformed (400 `bad_request_target`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -67,19 +67,29 @@ pub(crate) fn check_path(path: &str) -> Result<(), TargetProblem> {
     let mut dot_segment = false;
     // Dots in the current segment (raw or `%2e`), or `None` once it holds anything else.
     let mut dots: Option<u8> = Some(0);
-    // Hex digits (raw or encoded) since a `%` that was itself encoded (`%25`), if any.
-    let mut after_encoded_percent: Option<u8> = None;
     let mut double_encoding = false;
     let mut utf8 = Utf8Check::default();
     let mut invalid_utf8 = false;
     while let Some(&byte) = bytes.get(at) {
-        let (decoded, encoded) = if byte == b'%' {
+        let decoded = if byte == b'%' {
             let value = decode_escape(bytes, at).ok_or(TargetProblem::InvalidPercentEscape)?;
             at += 3;
-            (value, true)
+            // Double encoding: decoded once, `%252e%252e` is `%2e%2e`, which an upstream that
+            // decodes again reads as `..`; so are `%25%32%65` and deeper encodings. Refusing
+            // every escape of an escape covers them all, whatever it stands for.
+            double_encoding |= value == b'%' && hex_pair_follows(bytes, at);
+            // Overlong UTF-8: a lenient decoder reads `%c0%ae%c0%ae` as `..`. Escapes must
+            // decode to UTF-8 (an escaped ASCII byte between characters needs no look). Raw
+            // bytes come from a `str` and are whole UTF-8 on their own, so a sequence an
+            // escape opens must go on with escapes (`%c3/` and `%c3` at the end are broken).
+            if value >= 0x80 || !utf8.is_complete() {
+                invalid_utf8 |=
+                    !utf8.push(value) || (!utf8.is_complete() && bytes.get(at) != Some(&b'%'));
+            }
+            value
         } else {
             at += 1;
-            (byte, false)
+            byte
         };
         // Encoded control bytes stop header/log injection and NUL truncation upstream; a
         // backslash is a separator on some servers, so `..\` could climb out of `/v2/`.
@@ -96,21 +106,6 @@ pub(crate) fn check_path(path: &str) -> Result<(), TargetProblem> {
         if decoded == b';' {
             return Err(TargetProblem::Semicolon);
         }
-        // Double encoding: decoded once, `%252e%252e` is `%2e%2e`, which an upstream that
-        // decodes again reads as `..`; so do `%25%32%65` and deeper encodings. Refusing every
-        // escape of an escape covers them all, whatever it stands for.
-        after_encoded_percent = match after_encoded_percent {
-            Some(0) if decoded.is_ascii_hexdigit() => Some(1),
-            Some(_) if decoded.is_ascii_hexdigit() => {
-                double_encoding = true;
-                None
-            }
-            _ if encoded && decoded == b'%' => Some(0),
-            _ => None,
-        };
-        // Overlong UTF-8: a lenient decoder reads `%c0%ae%c0%ae` as `..`. Raw bytes come from
-        // a `str` and are UTF-8 already; escapes must decode to UTF-8 too, with them.
-        invalid_utf8 |= !utf8.push(decoded);
         let raw_slash = byte == b'/';
         empty_segment |= raw_slash && previous_raw_slash;
         previous_raw_slash = raw_slash;
@@ -130,7 +125,7 @@ pub(crate) fn check_path(path: &str) -> Result<(), TargetProblem> {
     if double_encoding {
         return Err(TargetProblem::DoubleEncoding);
     }
-    if invalid_utf8 || !utf8.is_complete() {
+    if invalid_utf8 {
         return Err(TargetProblem::InvalidUtf8);
     }
     if empty_segment {
