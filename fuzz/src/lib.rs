@@ -145,7 +145,11 @@ pub fn upstream_of(route: &Route) -> String {
 /// - the upstream path starts with `/v2/`;
 /// - it is the received path after `{prefix}/` (or `{prefix}/v2/`), byte for byte;
 /// - fully percent-decoded and split on `/` and `\`, it has no `.` or `..` segment;
-/// - fully percent-decoded, it has no control byte (and the raw upstream string has none);
+/// - no server that normalises before resolving dot segments reads one either: `;…` path
+///   parameters cut off (before or after decoding), escapes decoded twice, overlong UTF-8 read
+///   as ASCII ([`a_server_reads_a_dot_segment`]);
+/// - fully percent-decoded, it has no control byte (and the raw upstream string has none), no
+///   `;`, no escape left (nothing to decode twice), and it is UTF-8;
 /// - the query (from the first `?`) is byte-identical to the received one.
 pub fn check_route(prefix: &str, target: &str) {
     let Ok(route) = Route::parse(prefix, target) else {
@@ -183,6 +187,84 @@ pub fn check_route(prefix: &str, target: &str) {
             .any(|segment| segment == b"." || segment == b".."),
         "dot segment reached upstream: {target:?} -> {upstream:?}"
     );
+    assert!(
+        !a_server_reads_a_dot_segment(path.as_bytes()),
+        "a normalising server reads a dot segment: {target:?} -> {upstream:?}"
+    );
+    assert!(!decoded.contains(&b';'), "`;` reached upstream: {target:?}");
+    assert!(
+        percent_decode(&decoded) == decoded,
+        "an escape encoded twice reached upstream: {target:?}"
+    );
+    assert!(
+        std::str::from_utf8(&decoded).is_ok(),
+        "escapes that are not UTF-8 reached upstream: {target:?}"
+    );
+}
+
+/// Whether a server could resolve a `.` or `..` segment in `path`, reading it as servers do
+/// before they resolve dot segments: `;…` path parameters cut off each segment before
+/// (Tomcat, Jetty) or after decoding, escapes decoded once or twice, overlong UTF-8 read as
+/// the ASCII it spells, segments split on `/` and `\`.
+pub fn a_server_reads_a_dot_segment(path: &[u8]) -> bool {
+    let cut_first = path
+        .split(|b| *b == b'/')
+        .map(cut_path_parameters)
+        .collect::<Vec<_>>()
+        .join(&b'/');
+    [path.to_vec(), cut_first].iter().any(|start| {
+        let once = percent_decode(start);
+        let twice = percent_decode(&once);
+        [fold_overlong_utf8(&once), fold_overlong_utf8(&twice), once, twice]
+            .iter()
+            .any(|decoded| {
+                decoded
+                    .split(|b| *b == b'/' || *b == b'\\')
+                    .map(cut_path_parameters)
+                    .any(|segment| segment == b"." || segment == b"..")
+            })
+    })
+}
+
+/// A segment without its `;…` path parameters.
+fn cut_path_parameters(segment: &[u8]) -> &[u8] {
+    segment.split(|b| *b == b';').next().unwrap_or(segment)
+}
+
+/// `bytes` with each overlong UTF-8 form of an ASCII character (2 to 6 bytes) replaced by
+/// that character, as a lenient decoder reads it.
+fn fold_overlong_utf8(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let lead = bytes[i];
+        let (len, bits) = match lead {
+            0xC0..=0xDF => (2, lead & 0x1F),
+            0xE0..=0xEF => (3, lead & 0x0F),
+            0xF0..=0xF7 => (4, lead & 0x07),
+            0xF8..=0xFB => (5, lead & 0x03),
+            0xFC..=0xFD => (6, lead & 0x01),
+            _ => (1, lead),
+        };
+        if len > 1
+            && let Some(tail) = bytes.get(i + 1..i + len)
+            && tail.iter().all(|b| b & 0xC0 == 0x80)
+        {
+            let value = tail
+                .iter()
+                .fold(u32::from(bits), |value, b| value << 6 | u32::from(b & 0x3F));
+            if let Ok(ascii) = u8::try_from(value)
+                && ascii.is_ascii()
+            {
+                out.push(ascii);
+                i += len;
+                continue;
+            }
+        }
+        out.push(lead);
+        i += 1;
+    }
+    out
 }
 
 fn split_query(target: &str) -> (&str, &str) {

@@ -132,7 +132,10 @@ impl Refusal {
                 TargetProblem::DotSegment
                 | TargetProblem::ControlCharacter
                 | TargetProblem::Backslash
+                | TargetProblem::Semicolon
                 | TargetProblem::InvalidPercentEscape
+                | TargetProblem::DoubleEncoding
+                | TargetProblem::InvalidUtf8
                 | TargetProblem::EmptySegment
                 | TargetProblem::NotOriginForm => (ErrorCode::BadRequestTarget, Retry::SdkDefault),
             },

@@ -3,8 +3,9 @@
 //! 1. request id: the client's `X-Request-Id` when it is sane, else a fresh one;
 //! 2. probes: `GET`/`HEAD` on `/health/liveness` and `/health/readiness`, without a token;
 //! 3. method: `CONNECT` is refused;
-//! 4. target: origin form only, then the target check (dot segments, escapes, control
-//!    bytes, backslashes, empty segments) and the route to the upstream path;
+//! 4. target: origin form only, then the target check (dot segments, `;`, double-encoded
+//!    and non-UTF-8 escapes, control bytes, backslashes, empty segments) and the route to
+//!    the upstream path;
 //! 5. deny-list: credential and account routes, and the proxy's own mount point;
 //! 6. declared body size: a `Content-Length` above `max_body_bytes`;
 //! 7. authentication: the token verified, the binding's credential resolved;

@@ -260,6 +260,107 @@ mod tests {
     }
 
     #[test]
+    fn semicolons_are_refused_in_the_path_but_not_the_query() {
+        // `..;` is `..` to servlet containers, which cut `;…` off before resolving dots.
+        for segment in [
+            "..;", "..;x=1", ".;", ";", "a;b", "..%3b", "..%3B", "%2e%2e;", "ns-1;",
+        ] {
+            for target in [
+                format!("{PREFIX}/v2/messages/{segment}/api_keys"),
+                format!("{PREFIX}/messages/{segment}/api_keys"),
+                format!("{PREFIX}/v2/storage/kvs/ns-1/{segment}/ns-2/keys/x"),
+                format!("{PREFIX}/v2/messages/{segment}"),
+            ] {
+                assert_eq!(
+                    refused(&target),
+                    RouteError::BadTarget(TargetProblem::Semicolon),
+                    "{target}"
+                );
+            }
+        }
+        assert_eq!(
+            upstream(&format!("{PREFIX}/v2/messages?a=..;&b=;x=1&c=..%3b/..")),
+            "/v2/messages?a=..;&b=;x=1&c=..%3b/.."
+        );
+    }
+
+    #[test]
+    fn double_encoded_escapes_are_refused() {
+        // An upstream that decodes twice reads each of these as `..` or `/`.
+        for segment in [
+            "%252e%252e",
+            "%252E.",
+            ".%252e",
+            "%25%32%65%25%32%65",
+            "%25252e%25252e",
+            "a%252F..",
+            "%2561",
+            "x%25ff",
+        ] {
+            for target in [
+                format!("{PREFIX}/v2/messages/{segment}/api_keys"),
+                format!("{PREFIX}/storage/kvs/ns-1/{segment}/ns-2/keys/x"),
+            ] {
+                assert_eq!(
+                    refused(&target),
+                    RouteError::BadTarget(TargetProblem::DoubleEncoding),
+                    "{target}"
+                );
+            }
+        }
+        // A `%` encoded once and not followed by two hex digits is a literal `%` everywhere.
+        assert_eq!(
+            upstream(&format!("{PREFIX}/v2/a/%25/%25z/%252")),
+            "/v2/a/%25/%25z/%252"
+        );
+        assert_eq!(
+            upstream(&format!("{PREFIX}/v2/messages?q=%252e%252e")),
+            "/v2/messages?q=%252e%252e"
+        );
+    }
+
+    #[test]
+    fn escapes_that_are_not_utf8_are_refused() {
+        // Overlong dots, slashes and backslashes, which lenient decoders read as ASCII; a
+        // surrogate, a stray continuation byte, a truncated sequence, bytes UTF-8 never uses.
+        for segment in [
+            "%c0%ae%c0%ae",
+            "%C0%AE.",
+            "%e0%80%ae%e0%80%ae",
+            "%f0%80%80%ae",
+            "%f8%80%80%80%ae",
+            "..%c0%af..",
+            "%c1%9c",
+            "%ed%a0%80",
+            "%ae",
+            "%c3",
+            "%e2%82",
+            "%ff",
+        ] {
+            for target in [
+                format!("{PREFIX}/v2/messages/{segment}/api_keys"),
+                format!("{PREFIX}/storage/kvs/ns-1/{segment}/ns-2/keys/x"),
+                format!("{PREFIX}/v2/messages/{segment}"),
+            ] {
+                assert_eq!(
+                    refused(&target),
+                    RouteError::BadTarget(TargetProblem::InvalidUtf8),
+                    "{target}"
+                );
+            }
+        }
+        // UTF-8, raw or encoded, goes through as it came.
+        assert_eq!(
+            upstream(&format!("{PREFIX}/v2/a/%C3%A9/%e2%82%ac/é")),
+            "/v2/a/%C3%A9/%e2%82%ac/é"
+        );
+        assert_eq!(
+            upstream(&format!("{PREFIX}/v2/messages?q=%c0%ae%c0%ae")),
+            "/v2/messages?q=%c0%ae%c0%ae"
+        );
+    }
+
+    #[test]
     fn invalid_escapes_are_refused() {
         for esc in ["%", "%2", "%zz", "%g0", "%%41"] {
             assert_eq!(

@@ -1,10 +1,12 @@
 //! The request target check: refuses paths and queries that an upstream or an intermediary
-//! could read differently than the proxy does, before anything is routed.
+//! could read differently than the proxy does, before anything is routed: dot segments, `;`
+//! (servlet path parameters: `..;` is `..` there), escapes of escapes (`%252e`), escapes that
+//! are not UTF-8 (overlong `%c0%ae`), backslashes, control bytes, empty segments.
 //!
 //! Escapes are read by `auth::percent`, as the scope match reads them, so the check and the
 //! scope match agree on what a path means.
 
-use auth::percent::decode_escape;
+use auth::percent::{Utf8Check, decode_escape, hex_pair_follows};
 
 /// Why a request target was refused as malformed (400 `bad_request_target`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -18,9 +20,24 @@ pub enum TargetProblem {
     /// A raw or percent-encoded backslash.
     #[error("path contains a backslash")]
     Backslash,
+    /// A raw or percent-encoded `;`. Servlet containers cut `;…` (path parameters) off each
+    /// segment before they resolve dot segments, so `..;` climbs one level there; the API
+    /// paths the proxy serves never hold a `;`.
+    #[error("path contains a semicolon")]
+    Semicolon,
     /// A `%` not followed by two hex digits.
     #[error("path contains an invalid percent escape")]
     InvalidPercentEscape,
+    /// An escape that decodes to another escape: `%25` followed by two hex digits, each raw or
+    /// encoded. An upstream (or a framework behind it) that decodes twice reads `%252e%252e`
+    /// as `..`.
+    #[error("path contains a double percent-encoded character")]
+    DoubleEncoding,
+    /// Escapes that decode to bytes that are not UTF-8: overlong forms, which lenient decoders
+    /// read as ASCII (`%c0%ae` and `%e0%80%ae` as `.`, `%c0%af` as `/`), surrogates, stray or
+    /// truncated sequences.
+    #[error("path escapes do not decode to UTF-8")]
+    InvalidUtf8,
     /// Two slashes in a row.
     #[error("path contains an empty segment")]
     EmptySegment,
@@ -32,9 +49,10 @@ pub enum TargetProblem {
 /// Refuses paths that upstream servers or intermediaries could read differently than we do.
 ///
 /// A plain path ([`is_plain`]) is accepted at once; any other gets one escape-aware pass over
-/// the bytes. An invalid escape, a control character or a backslash is refused
-/// at once, at the first one; otherwise two slashes in a row win over a dot segment (the order
-/// the checks are documented and tested in).
+/// the bytes. An invalid escape, a control character, a backslash or a semicolon is refused
+/// at once, at the first one; otherwise double encoding wins over bytes that are not UTF-8,
+/// those over two slashes in a row, and those over a dot segment (the order the checks are
+/// documented and tested in).
 pub(crate) fn check_path(path: &str) -> Result<(), TargetProblem> {
     if !path.starts_with('/') {
         return Err(TargetProblem::NotOriginForm);
@@ -49,10 +67,25 @@ pub(crate) fn check_path(path: &str) -> Result<(), TargetProblem> {
     let mut dot_segment = false;
     // Dots in the current segment (raw or `%2e`), or `None` once it holds anything else.
     let mut dots: Option<u8> = Some(0);
+    let mut double_encoding = false;
+    let mut utf8 = Utf8Check::default();
+    let mut invalid_utf8 = false;
     while let Some(&byte) = bytes.get(at) {
         let decoded = if byte == b'%' {
             let value = decode_escape(bytes, at).ok_or(TargetProblem::InvalidPercentEscape)?;
             at += 3;
+            // Double encoding: decoded once, `%252e%252e` is `%2e%2e`, which an upstream that
+            // decodes again reads as `..`; so are `%25%32%65` and deeper encodings. Refusing
+            // every escape of an escape covers them all, whatever it stands for.
+            double_encoding |= value == b'%' && hex_pair_follows(bytes, at);
+            // Overlong UTF-8: a lenient decoder reads `%c0%ae%c0%ae` as `..`. Escapes must
+            // decode to UTF-8 (an escaped ASCII byte between characters needs no look). Raw
+            // bytes come from a `str` and are whole UTF-8 on their own, so a sequence an
+            // escape opens must go on with escapes (`%c3/` and `%c3` at the end are broken).
+            if value >= 0x80 || !utf8.is_complete() {
+                invalid_utf8 |=
+                    !utf8.push(value) || (!utf8.is_complete() && bytes.get(at) != Some(&b'%'));
+            }
             value
         } else {
             at += 1;
@@ -65,6 +98,13 @@ pub(crate) fn check_path(path: &str) -> Result<(), TargetProblem> {
         }
         if decoded == b'\\' {
             return Err(TargetProblem::Backslash);
+        }
+        // Path parameters: Tomcat and Jetty cut `;…` off a segment, then resolve dot
+        // segments, so `/v2/messages/..;/api_keys` reaches `/v2/api_keys` there. Refusing
+        // every `;` (and `%3B`, which other servers decode before cutting) spares the check
+        // from guessing which servers cut where.
+        if decoded == b';' {
+            return Err(TargetProblem::Semicolon);
         }
         let raw_slash = byte == b'/';
         empty_segment |= raw_slash && previous_raw_slash;
@@ -82,6 +122,12 @@ pub(crate) fn check_path(path: &str) -> Result<(), TargetProblem> {
         }
     }
     dot_segment |= matches!(dots, Some(1 | 2));
+    if double_encoding {
+        return Err(TargetProblem::DoubleEncoding);
+    }
+    if invalid_utf8 {
+        return Err(TargetProblem::InvalidUtf8);
+    }
     if empty_segment {
         return Err(TargetProblem::EmptySegment);
     }
@@ -91,15 +137,19 @@ pub(crate) fn check_path(path: &str) -> Result<(), TargetProblem> {
     Ok(())
 }
 
-/// Whether no byte of `path` can start a problem [`check_path`] refuses: no `%`, `.`, `\` or
-/// control byte, and no two slashes in a row. Most API paths are plain; this answers for them
-/// in two branch-free passes (which the compiler can vectorise) instead of the byte-by-byte
-/// walk.
+/// Whether no byte of `path` can start a problem [`check_path`] refuses: no `%`, `.`, `;`,
+/// `\` or control byte, and no two slashes in a row (raw bytes come from a `str`, so they are
+/// UTF-8). Most API paths are plain; this answers for them in two branch-free passes (which
+/// the compiler can vectorise) instead of the byte-by-byte walk.
 fn is_plain(bytes: &[u8]) -> bool {
     let mut special = false;
     for &byte in bytes {
-        special |=
-            (byte == b'%') | (byte == b'.') | (byte == b'\\') | (byte < 0x20) | (byte == 0x7f);
+        special |= (byte == b'%')
+            | (byte == b'.')
+            | (byte == b';')
+            | (byte == b'\\')
+            | (byte < 0x20)
+            | (byte == 0x7f);
     }
     let mut double_slash = false;
     for (&first, &second) in bytes.iter().zip(bytes.iter().skip(1)) {
@@ -128,6 +178,7 @@ mod tests {
         }
         let bytes = path.as_bytes();
         let mut at = 0;
+        let mut once = Vec::new();
         while let Some(&byte) = bytes.get(at) {
             let decoded = if byte == b'%' {
                 let value = decode_escape(bytes, at).ok_or(TargetProblem::InvalidPercentEscape)?;
@@ -145,6 +196,21 @@ mod tests {
             if decoded == b'\\' {
                 return Err(TargetProblem::Backslash);
             }
+            if decoded == b';' {
+                return Err(TargetProblem::Semicolon);
+            }
+            once.push(decoded);
+        }
+        // Every `%` left after one decoding was `%25`; followed by two hex digits it is an
+        // escape a second decoding would read.
+        if once
+            .windows(3)
+            .any(|w| w[0] == b'%' && w[1].is_ascii_hexdigit() && w[2].is_ascii_hexdigit())
+        {
+            return Err(TargetProblem::DoubleEncoding);
+        }
+        if std::str::from_utf8(&once).is_err() {
+            return Err(TargetProblem::InvalidUtf8);
         }
         if path.contains("//") {
             return Err(TargetProblem::EmptySegment);
@@ -221,7 +287,9 @@ mod tests {
                 proptest::sample::select(vec![
                     "/", "//", ".", "..", "%2e", "%2E", "%2f", "%2F", "%5c", "%5C", "\\",
                     "%00", "%1f", "%7f", "%7F", "\u{7f}", "\t", "%", "%2", "%zz", "%41", "%25",
-                    "a", "v2", "kv", "-", "~", "?", "é",
+                    ";", "%3b", "%3B", "=", "%252e", "%252E", "%25%32", "2", "e", "%c0", "%C1",
+                    "%ae", "%AF", "%e0", "%80", "%f0", "%c3", "%A9", "%ed", "%a0", "%ff", "a",
+                    "v2", "kv", "-", "~", "?", "é",
                 ]),
                 0..12,
             ),

@@ -10,6 +10,7 @@ mod h2_abuse;
 mod hygiene;
 mod layout;
 mod metrics;
+mod path_params;
 mod rate_limits;
 mod replicas;
 mod routing;

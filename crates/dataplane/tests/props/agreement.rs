@@ -2,14 +2,18 @@
 //!
 //! A path's meaning is generated first: segments of characters, dot segments among them,
 //! `;` and other reserved characters kept raw, and escapes of reserved characters (`%2F`,
-//! `%3B`, `%25`, …) kept as escapes. Two spellings of that meaning then write each unreserved
+//! `%3B`, `%25`, …) and of non-ASCII bytes (overlong `%c0%ae`) kept as escapes; among the
+//! segments, those servers resolve to `.` or `..` after normalising (`..;`, `..;x=1`, `.;`,
+//! `..%3B`, `%252e%252e`, `%c0%ae%c0%ae`, `%e0%80%ae`). Two spellings of that meaning then write each unreserved
 //! character raw or percent-encoded, with either hex case in each digit. Both readers decode
 //! escapes with `auth::percent`, so they must agree:
 //!
 //! - the target check (`Route::parse`) gives both spellings the same answer;
 //! - when it routes them, the scope match (prefixes, the service a path needs, whether a
 //!   binding and a token open it) gives both the same answer too;
-//! - a segment the scope match reads as `.` or `..` never gets past the target check;
+//! - a segment the scope match reads as `.` or `..`, or one a server reads so after cutting
+//!   `;…` path parameters, decoding twice or reading overlong UTF-8 as ASCII, never gets past
+//!   the target check;
 //! - a raw `/` spelled `%2F` is no separator to the scope match: it can close a path the raw
 //!   spelling opens, never open one it keeps closed.
 
@@ -19,6 +23,7 @@ use binding_proxy_dataplane::DEFAULT_PATH_PREFIX;
 use proptest::prelude::*;
 use proptest::sample::select;
 
+use crate::readings::a_server_reads_a_dot_segment;
 use crate::{NAMESPACES, all_prefixes, reachable, scopes, split_query, upstream_of};
 
 /// One character of a path's meaning.
@@ -28,7 +33,8 @@ enum Piece {
     Unreserved(u8),
     /// A reserved character both spellings write raw.
     Raw(&'static str),
-    /// An escape of a reserved character, written as it is in both spellings.
+    /// An escape written as it is in both spellings: of a reserved character, of `%`, or of
+    /// one byte of a non-ASCII sequence.
     Escape(&'static str),
 }
 
@@ -36,8 +42,8 @@ enum Piece {
 /// form is matched on raw bytes, a respelled `v2` is an API path segment to both readers).
 const UNRESERVED: &[u8] = b"abkz09-._~";
 
-/// Reserved characters a path may hold raw, `;` first (`..;` is a segment some servers read
-/// as `..`; both readers here read it as three characters).
+/// Reserved characters a path may hold raw, `;` first (the target check refuses any `;`:
+/// `..;` is a segment servlet containers read as `..`).
 const RAW: [&str; 13] = [
     ";", ":", "@", "!", "$", "&", "'", "(", ")", "*", "+", ",", "=",
 ];
@@ -66,8 +72,43 @@ fn segment() -> BoxedStrategy<Vec<Piece>> {
         1 => Just([dots(2), vec![Piece::Raw(";")]].concat()),
         1 => select(ESCAPES.to_vec())
             .prop_map(move |escape| [vec![Piece::Unreserved(b'a'), Piece::Escape(escape)], dots(2)].concat()),
+        2 => select(normalised_dot_segments()),
     ]
     .boxed()
+}
+
+/// Segments servers resolve to `.` or `..` after normalising, as meanings: `;…` path
+/// parameters (raw, or `%3B` decoded first), dots encoded twice, overlong UTF-8 dots.
+fn normalised_dot_segments() -> Vec<Vec<Piece>> {
+    let dots = |n: usize| vec![Piece::Unreserved(b'.'); n];
+    let parameter = vec![
+        Piece::Raw(";"),
+        Piece::Unreserved(b'k'),
+        Piece::Raw("="),
+        Piece::Unreserved(b'0'),
+    ];
+    // `%25` then `2e` or `2E`, the hex digits spelled raw or encoded: `%252e`, `%25%32%65`.
+    let twice = |low: u8| {
+        vec![
+            Piece::Escape("%25"),
+            Piece::Unreserved(b'2'),
+            Piece::Unreserved(low),
+        ]
+    };
+    let escapes = |list: &[&'static str]| list.iter().copied().map(Piece::Escape).collect();
+    vec![
+        [dots(2), vec![Piece::Raw(";")]].concat(),
+        [dots(1), vec![Piece::Raw(";")]].concat(),
+        [dots(2), parameter].concat(),
+        [dots(2), vec![Piece::Escape("%3B")]].concat(),
+        [dots(1), vec![Piece::Escape("%3b")]].concat(),
+        [twice(b'e'), twice(b'E')].concat(),
+        [twice(b'E'), dots(1)].concat(),
+        escapes(&["%c0", "%ae", "%C0", "%AE"]),
+        [escapes(&["%c0", "%ae"]), dots(1)].concat(),
+        escapes(&["%e0", "%80", "%ae"]),
+        escapes(&["%f0", "%80", "%80", "%ae", "%f0", "%80", "%80", "%ae"]),
+    ]
 }
 
 /// A segment of unreserved characters, as pieces.
@@ -207,14 +248,17 @@ proptest! {
     }
 
     /// No segment the scope match reads as `.` or `..`, in any spelling, gets past the
-    /// target check: the scope match never has to reason about a path that climbs.
+    /// target check, nor one a servlet container or another normalising server reads so
+    /// (after cutting `;…`, decoding twice, or reading overlong UTF-8): neither the scope
+    /// match nor any upstream has to reason about a path that climbs.
     #[test]
-    fn a_segment_the_scope_match_reads_as_a_dot_never_routes(s in spellings()) {
+    fn a_segment_the_scope_match_or_a_server_reads_as_a_dot_never_routes(s in spellings()) {
         let target = target(s.form, &s.first);
         let climbs = s
             .first
             .split('/')
-            .any(|segment| scope_reads_as(segment, ".") || scope_reads_as(segment, ".."));
+            .any(|segment| scope_reads_as(segment, ".") || scope_reads_as(segment, ".."))
+            || a_server_reads_a_dot_segment(&s.first);
         if climbs {
             prop_assert!(
                 Route::parse(DEFAULT_PATH_PREFIX, &target).is_err(),
@@ -266,7 +310,7 @@ fn spellings_reach_escapes_dots_and_routed_paths_in_scope() {
     use proptest::test_runner::TestRunner;
 
     let mut runner = TestRunner::deterministic();
-    let (mut differ, mut dotted, mut routed, mut in_scope) = (0, 0, 0, 0);
+    let (mut differ, mut dotted, mut normalised_dotted, mut routed, mut in_scope) = (0, 0, 0, 0, 0);
     let table = ScopeTable::defaults();
     let everything: Vec<String> = auth::scope::SERVICES
         .iter()
@@ -285,6 +329,8 @@ fn spellings_reach_escapes_dots_and_routed_paths_in_scope() {
             .any(|segment| scope_reads_as(segment, ".."))
         {
             dotted += 1;
+        } else if a_server_reads_a_dot_segment(&s.first) {
+            normalised_dotted += 1;
         }
         if let Some(api) = routed_api_path(&target(s.form, &s.first)) {
             routed += 1;
@@ -297,6 +343,10 @@ fn spellings_reach_escapes_dots_and_routed_paths_in_scope() {
     assert!(
         dotted > 100,
         "only {dotted} of 1024 paths have a `..` segment"
+    );
+    assert!(
+        normalised_dotted > 100,
+        "only {normalised_dotted} of 1024 paths have a dot segment only a normalising server sees"
     );
     assert!(routed > 400, "only {routed} of 1024 paths routed");
     assert!(

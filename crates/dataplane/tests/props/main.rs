@@ -3,9 +3,11 @@
 //! Targets are built from scope-table prefixes (with unreserved characters randomly
 //! percent-encoded), random segments, percent escapes (`%2F`, `%20`, `%5C`, …) and dot
 //! segments in every spelling, in both the documented (`{prefix}/v2/…`) and the SDK
-//! (`{prefix}/…`) form. The router and `auth::scope` are checked against reference
-//! implementations written here, segment by segment, independently of theirs; `agreement`
-//! checks that the router's target check and the scope match read every path alike.
+//! (`{prefix}/…`) form, and the spellings servers resolve to dot segments after normalising
+//! (`..;`, `..%3b`, `%252e%252e`, `%c0%ae`). The router and `auth::scope` are checked against
+//! reference implementations written here, segment by segment, independently of theirs;
+//! `agreement` checks that the router's target check and the scope match read every path
+//! alike.
 
 use auth::scope::{SERVICES, ScopeTable, strip_path_prefix};
 use binding_proxy_dataplane::__private::Route;
@@ -14,6 +16,9 @@ use proptest::prelude::*;
 use proptest::sample::select;
 
 mod agreement;
+mod readings;
+
+use readings::{a_server_reads_a_dot_segment, has_dot_segment, percent_decode};
 
 /// A generated request target and the parts it was built from. Only targets `http` parses as
 /// a path-and-query are routed (see [`reachable`]): the data plane hands the router
@@ -31,11 +36,34 @@ const DOT_SEGMENTS: [&str; 10] = [
     ".", "..", "%2e", "%2E", "%2e%2e", "%2E%2e", ".%2e", "%2e.", ".%2E", "%2E.",
 ];
 
+/// Segments that are `.` or `..` only to a server that normalises first (see
+/// [`a_server_reads_a_dot_segment`]): `;…` path parameters cut off, `%3B` decoded, escapes
+/// decoded twice, overlong UTF-8 read as ASCII.
+const NORMALISED_DOT_SEGMENTS: [&str; 16] = [
+    "..;",
+    ".;",
+    "..;x=1",
+    "%2e%2e;a",
+    "..%3b",
+    "..%3B",
+    ".%3Bjsessionid=1",
+    "%252e%252e",
+    "%252E.",
+    "%25%32%65",
+    "%25252e%25252e",
+    "%c0%ae%c0%ae",
+    "%C0%AE.",
+    "%e0%80%ae",
+    "%f0%80%80%ae%f0%80%80%ae",
+    "a%c0%af..",
+];
+
 /// Escapes and near-misses: encoded slashes, backslashes and controls, unreserved characters
-/// encoded, an encoded `%`, dots that are not dot segments.
-const TRICKY_SEGMENTS: [&str; 18] = [
-    "%2F", "%2f", "a%2Fb", "%20", "%5C", "%5c", "%00", "%0A", "%7F", "%61", "%5F", "%2525", "...",
-    ".well", "..x", "a.", "v2", "~",
+/// encoded, an encoded `%` (alone, before hex digits, before others), UTF-8, reserved
+/// characters, dots that are not dot segments.
+const TRICKY_SEGMENTS: [&str; 24] = [
+    "%2F", "%2f", "a%2Fb", "%20", "%5C", "%5c", "%00", "%0A", "%7F", "%61", "%5F", "%2525", "%25",
+    "%25z", "%C3%A9", "é", "a;b", "=", "...", ".well", "..x", "a.", "v2", "~",
 ];
 
 /// Namespace ids that `kv:<id>` scopes and path segments share, so they collide often.
@@ -75,6 +103,7 @@ fn segment() -> BoxedStrategy<String> {
     prop_oneof![
         3 => "[a-zA-Z0-9._~-]{1,8}",
         2 => select(DOT_SEGMENTS.to_vec()).prop_map(str::to_owned),
+        1 => select(NORMALISED_DOT_SEGMENTS.to_vec()).prop_map(str::to_owned),
         2 => select(TRICKY_SEGMENTS.to_vec()).prop_map(str::to_owned),
         2 => select(NAMESPACES.to_vec()).prop_flat_map(|ns| respelled(ns.to_owned())),
         1 => (select(DOT_SEGMENTS.to_vec()), select(vec!["%2F", "%2f"]))
@@ -159,38 +188,6 @@ fn split_query(target: &str) -> (&str, &str) {
     }
 }
 
-/// Decodes every valid `%XX` once, as an upstream that decodes before normalising would.
-fn percent_decode(raw: &str) -> Vec<u8> {
-    let raw = raw.as_bytes();
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while let Some(&byte) = raw.get(i) {
-        let escape = raw
-            .get(i + 1..i + 3)
-            .filter(|hex| byte == b'%' && hex.iter().all(u8::is_ascii_hexdigit))
-            .and_then(|hex| std::str::from_utf8(hex).ok())
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        match escape {
-            Some(decoded) => {
-                out.push(decoded);
-                i += 3;
-            }
-            None => {
-                out.push(byte);
-                i += 1;
-            }
-        }
-    }
-    out
-}
-
-/// Whether some server that decodes escapes and splits on `/` or `\` would see a dot segment.
-fn has_dot_segment(path: &str) -> bool {
-    percent_decode(path)
-        .split(|b| *b == b'/' || *b == b'\\')
-        .any(|segment| segment == b"." || segment == b"..")
-}
-
 fn is_unreserved(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
 }
@@ -268,15 +265,16 @@ fn reference_allows(
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
-    /// Accepted targets go upstream under `/v2/`, without dot segments or control bytes,
-    /// with the rest of the path and the query byte for byte; any target with a dot segment
-    /// in any spelling is refused.
+    /// Accepted targets go upstream under `/v2/`, without dot segments, `;` or control
+    /// bytes, with the rest of the path and the query byte for byte; any target with a dot
+    /// segment in any spelling, or one a server reads as a dot segment once it has cut path
+    /// parameters, decoded twice or read overlong UTF-8, is refused.
     #[test]
     fn accepted_paths_go_under_v2_without_dot_segments_and_keep_the_query(t in target()) {
         prop_assume!(reachable(&t.full));
         let (received_path, _) = split_query(&t.full);
         let parsed = Route::parse(DEFAULT_PATH_PREFIX, &t.full);
-        if has_dot_segment(received_path) {
+        if has_dot_segment(received_path) || a_server_reads_a_dot_segment(received_path) {
             prop_assert!(parsed.is_err(), "dot segment routed: {}", t.full);
         }
         let Ok(route) = parsed else {
@@ -287,6 +285,8 @@ proptest! {
         prop_assert!(path.starts_with("/v2/"), "{} -> {}", t.full, upstream);
         prop_assert_eq!(query, t.query.as_str());
         prop_assert!(!has_dot_segment(path), "{} -> {}", t.full, upstream);
+        prop_assert!(!a_server_reads_a_dot_segment(path), "{} -> {}", t.full, upstream);
+        prop_assert!(!percent_decode(path).contains(&b';'), "`;` in path: {}", t.full);
         // The path has no control byte, raw or encoded; the query none raw (its escapes are
         // the client's business and go upstream as sent).
         prop_assert!(
@@ -356,7 +356,7 @@ fn generators_reach_accepted_refused_and_in_scope_paths() {
     use proptest::test_runner::TestRunner;
 
     let mut runner = TestRunner::deterministic();
-    let (mut accepted, mut dotted, mut in_scope) = (0, 0, 0);
+    let (mut accepted, mut dotted, mut normalised_dotted, mut in_scope) = (0, 0, 0, 0);
     let table = ScopeTable::defaults();
     let everything: Vec<String> = SERVICES.iter().map(|s| (*s).to_owned()).collect();
     for _ in 0..512 {
@@ -369,8 +369,11 @@ fn generators_reach_accepted_refused_and_in_scope_paths() {
             "generated an unreachable target: {}",
             t.full
         );
-        if has_dot_segment(split_query(&t.full).0) {
+        let path = split_query(&t.full).0;
+        if has_dot_segment(path) {
             dotted += 1;
+        } else if a_server_reads_a_dot_segment(path) {
+            normalised_dotted += 1;
         }
         if let Ok(route) = Route::parse(DEFAULT_PATH_PREFIX, &t.full) {
             accepted += 1;
@@ -383,6 +386,10 @@ fn generators_reach_accepted_refused_and_in_scope_paths() {
     }
     assert!(accepted > 50, "only {accepted} of 512 targets routed");
     assert!(dotted > 50, "only {dotted} of 512 targets had dot segments");
+    assert!(
+        normalised_dotted > 25,
+        "only {normalised_dotted} of 512 targets had dot segments only a normalising server sees"
+    );
     assert!(
         in_scope > 25,
         "only {in_scope} of 512 targets were in scope"
