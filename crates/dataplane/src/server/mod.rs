@@ -3,7 +3,9 @@
 //!
 //! Connections: one semaphore permit each (`max_connections`). With every permit taken the
 //! loop stops calling `accept`, so new connections wait in the kernel's accept queue. A
-//! connection with no request in flight for `client_idle_timeout` is closed gracefully.
+//! connection with no request in flight for `client_idle_timeout` is closed gracefully; one
+//! whose first request head has not arrived `header_read_timeout` after the accept is closed
+//! (`connection` explains why hyper's own header timer does not cover that).
 //!
 //! Shutdown: when the shutdown future resolves, readiness turns off, accepting stops and every
 //! connection is asked to finish (HTTP/1 closes after the in-flight response, HTTP/2 sends
@@ -24,7 +26,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::proxy::Proxy;
-use connection::serve_connection;
+use connection::{Timeouts, serve_connection};
 
 mod connection;
 
@@ -64,7 +66,10 @@ pub async fn serve(
     drain_grace: Duration,
 ) -> std::io::Result<DrainReport> {
     let builder = connection_builder(&proxy);
-    let idle_timeout = proxy.settings().listener.client_idle_timeout;
+    let timeouts = Timeouts {
+        first_request: proxy.settings().listener.header_read_timeout,
+        idle: proxy.settings().listener.client_idle_timeout,
+    };
     let permits = Arc::new(Semaphore::new(proxy.settings().listener.max_connections));
     let (drain, draining) = watch::channel(false);
     let mut connections = JoinSet::new();
@@ -92,8 +97,8 @@ pub async fn serve(
                 let connection = serve_connection(
                     &builder,
                     Arc::clone(&proxy),
-                    stream,
-                    idle_timeout,
+                    (stream, peer),
+                    timeouts,
                     draining.clone(),
                 );
                 connections.spawn(async move {

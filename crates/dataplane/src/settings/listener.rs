@@ -26,7 +26,8 @@ pub struct RawListenerSettings {
     pub path_prefix: String,
     /// The `base_url` handed out with tokens; unset: derived from the bound address.
     pub public_base_url: Option<String>,
-    /// Time a client has to send its request headers.
+    /// Time a client has to send a request head; for a connection's first request, counted
+    /// from the accept.
     pub header_read_timeout_ms: u64,
     /// Largest request head accepted.
     pub max_header_bytes: usize,
@@ -71,7 +72,11 @@ pub struct ListenerSettings {
     /// The `base_url` handed out with tokens (an absolute http(s) URL); `None`: derived from
     /// the bound data-plane address at start-up.
     pub public_base_url: Option<String>,
-    /// Limit for a client to send its request headers (HTTP/1).
+    /// Limit for a client to send a request head. A new connection (HTTP/1.1 or h2c) that has
+    /// not delivered a complete first request head this long after it was accepted is closed
+    /// without a response, a socket that never sends a byte included. Later HTTP/1.1 heads
+    /// have this long from when hyper starts reading them (right after the previous response),
+    /// so it also bounds how long an HTTP/1.1 connection stays idle. Not zero.
     pub header_read_timeout: Duration,
     /// Largest request head accepted (HTTP/1 read buffer, HTTP/2 header list); at least 8192.
     /// Above it hyper itself answers 431 with an empty body (HTTP/1) or resets the stream

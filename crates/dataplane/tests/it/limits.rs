@@ -9,7 +9,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::harness::{Options, PREFIX, Stack, empty, raw_status_and_code};
+use crate::harness::{Options, PREFIX, Stack, empty, exchange, raw_status_and_code, read_response};
 
 /// A safety net so a broken test fails instead of hanging; never the thing asserted.
 const SAFETY: Duration = Duration::from_secs(30);
@@ -143,45 +143,6 @@ async fn a_response_streaming_longer_than_the_idle_timeout_is_not_cut() {
         .await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.body.len(), 6000);
-}
-
-/// Sends a keep-alive `GET` on `stream` and reads one response with `Content-Length`.
-async fn exchange(stream: &mut TcpStream, stack: &Stack, tag: &str) -> u16 {
-    stream
-        .write_all(
-            format!(
-                "GET {PREFIX}/balance?who={tag} HTTP/1.1\r\nHost: proxy\r\nAuthorization: Bearer {}\r\n\r\n",
-                stack.token
-            )
-            .as_bytes(),
-        )
-        .await
-        .unwrap();
-    read_response(stream).await
-}
-
-async fn read_response(stream: &mut TcpStream) -> u16 {
-    let mut data = Vec::new();
-    let mut buf = [0_u8; 4096];
-    loop {
-        let n = stream.read(&mut buf).await.unwrap();
-        assert_ne!(n, 0, "connection closed mid-response");
-        data.extend_from_slice(&buf[..n]);
-        let text = String::from_utf8_lossy(&data);
-        if let Some(end) = text.find("\r\n\r\n") {
-            let length: usize = text[..end]
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length: ")
-                        .map(|v| v.trim().parse().unwrap())
-                })
-                .unwrap();
-            if data.len() >= end + 4 + length {
-                return text[9..12].parse().unwrap();
-            }
-        }
-    }
 }
 
 #[tokio::test]
