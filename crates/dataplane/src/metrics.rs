@@ -114,6 +114,7 @@ struct ClosedLabels {
 #[derive(Debug, Clone)]
 pub(crate) struct ClientConnectionCounters {
     first_request_timeout: Counter,
+    evicted: Counter,
 }
 
 impl ClientConnectionCounters {
@@ -121,6 +122,7 @@ impl ClientConnectionCounters {
         let counter = |reason| family.get_or_create(&ClosedLabels { reason }).clone();
         Self {
             first_request_timeout: counter("first_request_timeout"),
+            evicted: counter("evicted"),
         }
     }
 
@@ -128,6 +130,12 @@ impl ClientConnectionCounters {
     /// accept and was closed.
     pub(crate) fn first_request_timeout(&self) {
         self.first_request_timeout.inc();
+    }
+
+    /// An idle connection was asked to close to make room for a new client at
+    /// `max_connections`.
+    pub(crate) fn evicted(&self) {
+        self.evicted.inc();
     }
 }
 
@@ -473,5 +481,8 @@ mod tests {
         assert!(text.contains(
             "binding_proxy_client_connections_closed_total{reason=\"first_request_timeout\"} 0\n"
         ));
+        assert!(
+            text.contains("binding_proxy_client_connections_closed_total{reason=\"evicted\"} 0\n")
+        );
     }
 }

@@ -1,12 +1,13 @@
-//! One client connection: serving it, closing it when idle or asked to, and counting its
-//! requests in flight without touching a lock or a timer per request.
+//! One client connection: serving it, closing it when idle, late or asked to, and its
+//! [`Slot`]: requests in flight counted without a lock or a timer per request, read by the
+//! connection's timer and by the listener when it needs room.
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -17,7 +18,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::access::AccessBody;
@@ -36,22 +37,21 @@ pub(super) struct Timeouts {
     pub(super) idle: Duration,
 }
 
-/// One connection, closed gracefully on drain or after `timeouts.idle` without a request in
-/// flight, and dropped if no request head arrives within `timeouts.first_request` of now (the
-/// accept).
+/// One connection, closed gracefully when `slot` is asked to close (drain, room for a new
+/// client) or after `timeouts.idle` without a request in flight, and dropped if no request
+/// head arrives within `timeouts.first_request` of `slot`'s creation (the accept).
 pub(super) fn serve_connection(
     builder: &auto::Builder<TokioExecutor>,
     proxy: Arc<Proxy>,
     (stream, peer): (TcpStream, SocketAddr),
     timeouts: Timeouts,
-    mut draining: watch::Receiver<bool>,
+    slot: Arc<Slot>,
 ) -> impl Future<Output = Result<(), BoxError>> + Send + 'static {
-    let activity = Arc::new(Activity::new());
-    let service_activity = Arc::clone(&activity);
+    let service_slot = Arc::clone(&slot);
     let service_proxy = Arc::clone(&proxy);
     let service = service_fn(move |request: hyper::Request<Incoming>| {
         let proxy = Arc::clone(&service_proxy);
-        let guard = InFlight::start(Arc::clone(&service_activity));
+        let guard = InFlight::start(Arc::clone(&service_slot));
         async move {
             let response = proxy.handle(request).await;
             Ok::<_, Infallible>(response.map(|body| TrackedBody {
@@ -65,7 +65,7 @@ pub(super) fn serve_connection(
         .into_owned();
     async move {
         tokio::pin!(connection);
-        let expiry = expiry(&activity, timeouts);
+        let expiry = expiry(&slot, timeouts);
         tokio::pin!(expiry);
         let mut closing = false;
         loop {
@@ -74,7 +74,7 @@ pub(super) fn serve_connection(
             tokio::select! {
                 biased;
                 result = connection.as_mut() => return result,
-                _ = draining.wait_for(|draining| *draining), if !closing => {
+                () = slot.close.notified(), if !closing => {
                     connection.as_mut().graceful_shutdown();
                     closing = true;
                 }
@@ -89,6 +89,8 @@ pub(super) fn serve_connection(
                         return Ok(());
                     }
                     Expiry::Idle => {
+                        // Marked so the listener does not also pick it to make room.
+                        slot.closing.store(true, Ordering::Release);
                         connection.as_mut().graceful_shutdown();
                         closing = true;
                     }
@@ -98,19 +100,25 @@ pub(super) fn serve_connection(
     }
 }
 
-/// A connection's requests in flight and when the last one ended. Updated with two atomic
-/// operations per request, so the hot path neither wakes the connection task nor touches the
-/// timer wheel; [`expiry`] reads it when its one timer fires.
-struct Activity {
+/// What a connection shares with the listener: its requests in flight, when the last one
+/// ended, and the signal that asks it to close. Updated with two atomic operations per
+/// request, so the hot path neither wakes the connection task nor touches the timer wheel;
+/// [`expiry`] reads it when its one timer fires, the listener only when it needs room.
+#[derive(Debug)]
+pub(super) struct Slot {
     /// When the connection was accepted; `last_end_ms` counts from here.
     epoch: Instant,
     in_flight: AtomicUsize,
     /// Milliseconds from `epoch` to the end of the last request, rounded up so that a request
     /// ending in the first millisecond still counts (0: none yet).
     last_end_ms: AtomicU64,
+    /// Set once the connection was asked to close or started closing for idleness.
+    closing: AtomicBool,
+    /// Wakes the connection to close gracefully; a permit is kept if it is not waiting yet.
+    close: Notify,
 }
 
-/// What a connection is doing, as [`Activity::usage`] reads it.
+/// What a connection is doing, as [`Slot::usage`] reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Usage {
     /// No request has started yet.
@@ -121,13 +129,31 @@ enum Usage {
     IdleSince(Instant),
 }
 
-impl Activity {
-    fn new() -> Self {
+impl Slot {
+    /// A slot for a connection accepted now.
+    pub(super) fn new() -> Self {
         Self {
             epoch: Instant::now(),
             in_flight: AtomicUsize::new(0),
             last_end_ms: AtomicU64::new(0),
+            closing: AtomicBool::new(false),
+            close: Notify::new(),
         }
+    }
+
+    /// Asks the connection to close gracefully (HTTP/1: after the response in flight, if any;
+    /// HTTP/2: GOAWAY). `false` if it was already closing or asked to.
+    pub(super) fn ask_to_close(&self) -> bool {
+        if self.closing.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        self.close.notify_one();
+        true
+    }
+
+    /// Whether it was asked to close or is closing for idleness.
+    pub(super) fn is_closing(&self) -> bool {
+        self.closing.load(Ordering::Acquire)
     }
 
     fn usage(&self) -> Usage {
@@ -139,6 +165,23 @@ impl Activity {
             last_end => Usage::IdleSince(self.epoch + Duration::from_millis(last_end)),
         }
     }
+}
+
+/// The slot, among those that served a request and are not closing yet, idle the longest.
+/// Connections that never had a request are left to the first-request deadline: a new client
+/// may be sending its head.
+pub(super) fn longest_idle<'a, K>(
+    slots: impl IntoIterator<Item = (&'a K, &'a Arc<Slot>)>,
+) -> Option<(&'a K, &'a Arc<Slot>)> {
+    slots
+        .into_iter()
+        .filter(|(_, slot)| !slot.is_closing())
+        .filter_map(|(key, slot)| match slot.usage() {
+            Usage::IdleSince(since) => Some((since, key, slot)),
+            Usage::Fresh | Usage::Busy => None,
+        })
+        .min_by_key(|(since, ..)| *since)
+        .map(|(_, key, slot)| (key, slot))
 }
 
 /// Why a connection's timer ended it.
@@ -154,26 +197,26 @@ enum Expiry {
 /// fires: first at the earlier of the two deadlines from accept, then to the end of the idle
 /// period if the connection was used meanwhile, or a full `idle` later if a request is still
 /// in flight.
-async fn expiry(activity: &Activity, timeouts: Timeouts) -> Expiry {
+async fn expiry(slot: &Slot, timeouts: Timeouts) -> Expiry {
     let Timeouts {
         first_request,
         idle,
     } = timeouts;
-    let sleep = tokio::time::sleep_until(activity.epoch + first_request.min(idle));
+    let sleep = tokio::time::sleep_until(slot.epoch + first_request.min(idle));
     tokio::pin!(sleep);
     loop {
         sleep.as_mut().await;
         let now = Instant::now();
-        let next = match activity.usage() {
+        let next = match slot.usage() {
             Usage::Fresh => {
-                let age = now.saturating_duration_since(activity.epoch);
+                let age = now.saturating_duration_since(slot.epoch);
                 if age >= first_request {
                     return Expiry::FirstRequestLate;
                 }
                 if age >= idle {
                     return Expiry::Idle;
                 }
-                activity.epoch + first_request.min(idle)
+                slot.epoch + first_request.min(idle)
             }
             Usage::IdleSince(since) if now.saturating_duration_since(since) >= idle => {
                 return Expiry::Idle;
@@ -187,12 +230,12 @@ async fn expiry(activity: &Activity, timeouts: Timeouts) -> Expiry {
 
 /// A request in flight on its connection: counted from the head until the response body is
 /// dropped (fully sent or abandoned).
-struct InFlight(Arc<Activity>);
+struct InFlight(Arc<Slot>);
 
 impl InFlight {
-    fn start(activity: Arc<Activity>) -> Self {
-        activity.in_flight.fetch_add(1, Ordering::AcqRel);
-        Self(activity)
+    fn start(slot: Arc<Slot>) -> Self {
+        slot.in_flight.fetch_add(1, Ordering::AcqRel);
+        Self(slot)
     }
 }
 
@@ -243,47 +286,76 @@ mod tests {
         idle: Duration::from_secs(60),
     };
 
-    fn since_accept(activity: &Activity) -> Duration {
-        Instant::now() - activity.epoch
+    fn since_accept(slot: &Slot) -> Duration {
+        Instant::now() - slot.epoch
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_connection_without_a_request_expires_at_the_first_request_deadline() {
-        let activity = Activity::new();
-        assert_eq!(expiry(&activity, TIMEOUTS).await, Expiry::FirstRequestLate);
-        assert_eq!(since_accept(&activity), TIMEOUTS.first_request);
+        let slot = Slot::new();
+        assert_eq!(expiry(&slot, TIMEOUTS).await, Expiry::FirstRequestLate);
+        assert_eq!(since_accept(&slot), TIMEOUTS.first_request);
     }
 
     #[tokio::test(start_paused = true)]
     async fn an_idle_timeout_shorter_than_the_header_timeout_closes_gracefully_first() {
-        let activity = Activity::new();
+        let slot = Slot::new();
         let timeouts = Timeouts {
             first_request: Duration::from_secs(10),
             idle: Duration::from_secs(1),
         };
-        assert_eq!(expiry(&activity, timeouts).await, Expiry::Idle);
-        assert_eq!(since_accept(&activity), Duration::from_secs(1));
+        assert_eq!(expiry(&slot, timeouts).await, Expiry::Idle);
+        assert_eq!(since_accept(&slot), Duration::from_secs(1));
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_served_connection_is_only_closed_for_idleness() {
-        let activity = Arc::new(Activity::new());
+        let slot = Arc::new(Slot::new());
         // A request that ends at once still counts as served.
-        drop(InFlight::start(Arc::clone(&activity)));
-        assert_eq!(expiry(&activity, TIMEOUTS).await, Expiry::Idle);
-        assert!(since_accept(&activity) >= TIMEOUTS.idle);
+        drop(InFlight::start(Arc::clone(&slot)));
+        assert_eq!(expiry(&slot, TIMEOUTS).await, Expiry::Idle);
+        assert!(since_accept(&slot) >= TIMEOUTS.idle);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn room_is_made_by_the_connection_idle_longest_that_served_a_request() {
+        let served = |slot: &Arc<Slot>| drop(InFlight::start(Arc::clone(slot)));
+        let slots: Vec<(&str, Arc<Slot>)> = ["closing", "older", "newer", "busy", "fresh"]
+            .into_iter()
+            .map(|name| (name, Arc::new(Slot::new())))
+            .collect();
+        let [closing, older, newer, busy, fresh] = [0, 1, 2, 3, 4].map(|i| &slots[i].1);
+        served(closing);
+        assert!(closing.ask_to_close());
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        served(older);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        served(newer);
+        let _in_flight = InFlight::start(Arc::clone(busy));
+        assert_eq!(fresh.usage(), Usage::Fresh);
+        let pick = longest_idle(slots.iter().map(|(name, slot)| (name, slot)));
+        assert_eq!(pick.map(|(name, _)| *name), Some("older"));
+        assert!(!older.is_closing(), "picking does not ask it to close");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_room_is_made_from_busy_or_fresh_connections() {
+        let busy = Arc::new(Slot::new());
+        let _in_flight = InFlight::start(Arc::clone(&busy));
+        let slots = [(1, busy), (2, Arc::new(Slot::new()))];
+        assert!(longest_idle(slots.iter().map(|(key, slot)| (key, slot))).is_none());
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_first_request_in_flight_past_the_deadline_is_not_cut() {
-        let activity = Arc::new(Activity::new());
-        let guard = InFlight::start(Arc::clone(&activity));
+        let slot = Arc::new(Slot::new());
+        let guard = InFlight::start(Arc::clone(&slot));
         let release = async {
             tokio::time::sleep(Duration::from_secs(30)).await;
             drop(guard);
         };
-        let (expired, ()) = tokio::join!(expiry(&activity, TIMEOUTS), release);
+        let (expired, ()) = tokio::join!(expiry(&slot, TIMEOUTS), release);
         assert_eq!(expired, Expiry::Idle);
-        assert!(since_accept(&activity) >= Duration::from_secs(30) + TIMEOUTS.idle);
+        assert!(since_accept(&slot) >= Duration::from_secs(30) + TIMEOUTS.idle);
     }
 }

@@ -2,10 +2,12 @@
 //! graceful drain.
 //!
 //! Connections: one semaphore permit each (`max_connections`). With every permit taken the
-//! loop stops calling `accept`, so new connections wait in the kernel's accept queue. A
-//! connection with no request in flight for `client_idle_timeout` is closed gracefully; one
-//! whose first request head has not arrived `header_read_timeout` after the accept is closed
-//! (`connection` explains why hyper's own header timer does not cover that).
+//! loop accepts one more connection and holds it unread while the connection idle the
+//! longest is asked to close to make room (looking again every [`ROOM_RESCAN`] while all are
+//! busy); further ones wait in the kernel's accept queue. A connection with no request in
+//! flight for `client_idle_timeout` is closed gracefully; one whose first request head has not
+//! arrived `header_read_timeout` after the accept is closed (`connection` explains why
+//! hyper's own header timer does not cover that).
 //!
 //! Shutdown: when the shutdown future resolves, readiness turns off, accepting stops and every
 //! connection is asked to finish (HTTP/1 closes after the in-flight response, HTTP/2 sends
@@ -14,19 +16,21 @@
 //! connection tasks) and closes its connections, within what is left of the grace period (at
 //! least a second).
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
-use tokio::task::JoinSet;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::{self, JoinSet};
 use tokio::time::Instant;
 
 use crate::proxy::Proxy;
-use connection::{Timeouts, serve_connection};
+use connection::{Slot, Timeouts, longest_idle, serve_connection};
 
 mod connection;
 
@@ -49,6 +53,11 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// grace period: each has been told to stop, or ends as its connection closes.
 const UPSTREAM_CLOSE_MIN: Duration = Duration::from_secs(1);
 
+/// While a client waits for a slot and no connection was idle to make room, how often the
+/// connections are looked at again: a busy one may have gone idle since. A look reads two
+/// atomics per connection; it happens only at the limit, with a client waiting.
+const ROOM_RESCAN: Duration = Duration::from_millis(100);
+
 /// Serves the data plane on `listener` until `shutdown` resolves, then drains for up to
 /// `drain_grace`.
 ///
@@ -65,22 +74,33 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send,
     drain_grace: Duration,
 ) -> std::io::Result<DrainReport> {
-    let builder = connection_builder(&proxy);
-    let timeouts = Timeouts {
-        first_request: proxy.settings().listener.header_read_timeout,
-        idle: proxy.settings().listener.client_idle_timeout,
-    };
     let permits = Arc::new(Semaphore::new(proxy.settings().listener.max_connections));
-    let (drain, draining) = watch::channel(false);
-    let mut connections = JoinSet::new();
+    let mut connections = Connections::new(Arc::clone(&proxy));
+    let mut waiting: Option<Waiting> = None;
+    let rescan = tokio::time::sleep(ROOM_RESCAN);
+    tokio::pin!(rescan);
     tokio::pin!(shutdown);
 
     loop {
         tokio::select! {
             () = &mut shutdown => break,
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-            (permit, accepted) = accept_within_limit(&listener, &permits) => {
-                let (stream, peer) = match accepted {
+            Some(joined) = connections.tasks.join_next_with_id(), if !connections.tasks.is_empty() => {
+                connections.ended(&joined);
+            }
+            permit = Arc::clone(&permits).acquire_owned(), if waiting.is_some() => {
+                let permit = permit.expect("the connection semaphore is never closed");
+                if let Some(waiting) = waiting.take() {
+                    connections.start(waiting.accepted, permit);
+                }
+            }
+            () = &mut rescan, if waiting.is_some() => {
+                if let Some(waiting) = &mut waiting {
+                    waiting.make_room(&connections);
+                }
+                rescan.as_mut().reset(Instant::now() + ROOM_RESCAN);
+            }
+            accepted = listener.accept(), if waiting.is_none() => {
+                let accepted = match accepted {
                     Ok(accepted) => accepted,
                     Err(err) => {
                         tracing::warn!(error = %err, "accept failed");
@@ -88,47 +108,41 @@ pub async fn serve(
                         continue;
                     }
                 };
-                // Responses are written as soon as they are ready (a streamed body chunk by
-                // chunk); Nagle's algorithm would hold a small write back until the previous
-                // one is acknowledged, up to the client's delayed-ACK timer (40 ms on Linux).
-                if let Err(err) = stream.set_nodelay(true) {
-                    tracing::debug!(error = %err, %peer, "TCP_NODELAY could not be set");
-                }
-                let connection = serve_connection(
-                    &builder,
-                    Arc::clone(&proxy),
-                    (stream, peer),
-                    timeouts,
-                    draining.clone(),
-                );
-                connections.spawn(async move {
-                    if let Err(err) = connection.await {
-                        // Client resets and timeouts are normal traffic, not our failure.
-                        tracing::debug!(error = %err, %peer, "connection ended with an error");
+                match Arc::clone(&permits).try_acquire_owned() {
+                    Ok(permit) => connections.start(accepted, permit),
+                    Err(_no_permit) => {
+                        let mut full = Waiting { accepted, evicted: None };
+                        full.make_room(&connections);
+                        waiting = Some(full);
+                        rescan.as_mut().reset(Instant::now() + ROOM_RESCAN);
                     }
-                    drop(permit);
-                });
+                }
             }
         }
     }
 
     proxy.readiness().set_ready(false);
     drop(listener);
-    tracing::info!(connections = connections.len(), "draining connections");
-    // Receivers only go away with their connections; nobody listening is fine.
-    let _ = drain.send(true);
+    // Accepted but never served: closed like the connections still in the accept queue.
+    drop(waiting);
+    tracing::info!(
+        connections = connections.tasks.len(),
+        "draining connections"
+    );
+    connections.close_all();
     let deadline = Instant::now() + drain_grace;
-    let drained = async { while connections.join_next().await.is_some() {} };
+    let tasks = &mut connections.tasks;
+    let drained = async { while tasks.join_next().await.is_some() {} };
     let report = match tokio::time::timeout_at(deadline, drained).await {
         Ok(()) => DrainReport::Complete,
         Err(_elapsed) => {
-            while connections.try_join_next().is_some() {}
+            while tasks.try_join_next().is_some() {}
             DrainReport::Cut {
-                connections: connections.len(),
+                connections: tasks.len(),
             }
         }
     };
-    connections.shutdown().await;
+    tasks.shutdown().await;
     match report {
         DrainReport::Complete => tracing::info!("drain complete"),
         DrainReport::Cut { connections } => {
@@ -149,20 +163,109 @@ pub async fn serve(
     Ok(report)
 }
 
-/// Takes a connection permit, then accepts. Both steps are cancel-safe, so the caller's
-/// `select!` may drop this future at any point without losing a connection.
-async fn accept_within_limit(
-    listener: &TcpListener,
-    permits: &Arc<Semaphore>,
-) -> (
-    OwnedSemaphorePermit,
-    std::io::Result<(TcpStream, std::net::SocketAddr)>,
-) {
-    let permit = Arc::clone(permits)
-        .acquire_owned()
-        .await
-        .expect("the connection semaphore is never closed");
-    (permit, listener.accept().await)
+/// The connections being served: a task each, owned here, and each one's [`Slot`], by task,
+/// so the drain can ask every connection to close and the limit can find an idle one. Touched
+/// when a connection starts and ends, never per request.
+struct Connections {
+    builder: auto::Builder<TokioExecutor>,
+    proxy: Arc<Proxy>,
+    timeouts: Timeouts,
+    tasks: JoinSet<()>,
+    slots: HashMap<task::Id, Arc<Slot>>,
+}
+
+impl Connections {
+    fn new(proxy: Arc<Proxy>) -> Self {
+        let settings = &proxy.settings().listener;
+        Self {
+            builder: connection_builder(&proxy),
+            timeouts: Timeouts {
+                first_request: settings.header_read_timeout,
+                idle: settings.client_idle_timeout,
+            },
+            proxy,
+            tasks: JoinSet::new(),
+            slots: HashMap::new(),
+        }
+    }
+
+    /// Serves an accepted connection on its own task, holding `permit` until it ends.
+    fn start(&mut self, (stream, peer): (TcpStream, SocketAddr), permit: OwnedSemaphorePermit) {
+        // Responses are written as soon as they are ready (a streamed body chunk by chunk);
+        // Nagle's algorithm would hold a small write back until the previous one is
+        // acknowledged, up to the client's delayed-ACK timer (40 ms on Linux).
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!(error = %err, %peer, "TCP_NODELAY could not be set");
+        }
+        let slot = Arc::new(Slot::new());
+        let connection = serve_connection(
+            &self.builder,
+            Arc::clone(&self.proxy),
+            (stream, peer),
+            self.timeouts,
+            Arc::clone(&slot),
+        );
+        let task = self.tasks.spawn(async move {
+            if let Err(err) = connection.await {
+                // Client resets and timeouts are normal traffic, not our failure.
+                tracing::debug!(error = %err, %peer, "connection ended with an error");
+            }
+            drop(permit);
+        });
+        self.slots.insert(task.id(), slot);
+    }
+
+    /// Forgets a connection whose task has ended.
+    fn ended(&mut self, joined: &Result<(task::Id, ()), task::JoinError>) {
+        let id = match joined {
+            Ok((id, ())) => *id,
+            Err(err) => err.id(),
+        };
+        self.slots.remove(&id);
+    }
+
+    /// Asks the connection that has been idle longest ([`longest_idle`]) to close gracefully;
+    /// its task, if there was one. O(connections), called only at the limit with a client
+    /// waiting.
+    fn evict_longest_idle(&self) -> Option<task::Id> {
+        let (id, slot) = longest_idle(&self.slots)?;
+        if !slot.ask_to_close() {
+            return None;
+        }
+        self.proxy.client_connections().evicted();
+        tracing::debug!("closing the longest-idle connection to make room for a new one");
+        Some(*id)
+    }
+
+    /// Asks every connection to close gracefully (the drain).
+    fn close_all(&self) {
+        for slot in self.slots.values() {
+            slot.ask_to_close();
+        }
+    }
+}
+
+/// A connection accepted while every slot was taken. It is served as soon as a permit frees;
+/// meanwhile one idle connection at a time is asked to make room for it. One at most is held
+/// like this; later ones wait in the kernel's accept queue.
+struct Waiting {
+    accepted: (TcpStream, SocketAddr),
+    /// The connection asked to make room, while it may still be closing.
+    evicted: Option<task::Id>,
+}
+
+impl Waiting {
+    /// Asks an idle connection to close, unless the one asked before is still open (an HTTP/2
+    /// client answers GOAWAY within a round trip; no need to close a second).
+    fn make_room(&mut self, connections: &Connections) {
+        if self
+            .evicted
+            .is_some_and(|id| connections.slots.contains_key(&id))
+        {
+            return;
+        }
+        self.evicted = connections.evict_longest_idle();
+    }
 }
 
 /// HTTP/1.1 with a header-read timeout and a head size limit (hyper answers 431 above it),

@@ -101,9 +101,13 @@ pub struct ListenerSettings {
     /// also closes a connection that sends no next request within that time, so the shorter
     /// of the two wins there. Not zero.
     pub client_idle_timeout: Duration,
-    /// Most client connections served at once. When all are taken the listener stops
-    /// accepting: new connections wait in the kernel's accept queue (the listen backlog) until
-    /// one closes, and are refused by the kernel only when that queue is full. Each HTTP/2
+    /// Most client connections served at once. When all are taken and a new connection
+    /// arrives, the listener accepts it and holds it unread, and asks the connection idle the
+    /// longest (none in flight, at least one request served) to close gracefully (HTTP/1:
+    /// closed between requests; HTTP/2: GOAWAY) to make room; if none is idle it looks again
+    /// every 100 ms until a slot frees. Connections that never had a request are left to
+    /// `header_read_timeout`. Further new connections wait in the kernel's accept queue (the
+    /// listen backlog) and are refused by the kernel only when it is full. Each HTTP/2
     /// connection counts once, whatever its number of streams. At least 1.
     pub max_connections: usize,
 }

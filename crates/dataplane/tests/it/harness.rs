@@ -324,6 +324,11 @@ pub(crate) async fn exchange(stream: &mut TcpStream, stack: &Stack, tag: &str) -
 
 /// Reads one response with `Content-Length` from `stream`; its status.
 pub(crate) async fn read_response(stream: &mut TcpStream) -> u16 {
+    read_response_head(stream).await[9..12].parse().unwrap()
+}
+
+/// Reads one response with `Content-Length` from `stream`; its head (status line and headers).
+pub(crate) async fn read_response_head(stream: &mut TcpStream) -> String {
     let mut data = Vec::new();
     let mut buf = [0_u8; 4096];
     loop {
@@ -341,7 +346,7 @@ pub(crate) async fn read_response(stream: &mut TcpStream) -> u16 {
                 })
                 .unwrap();
             if data.len() >= end + 4 + length {
-                return text[9..12].parse().unwrap();
+                return text[..end].to_owned();
             }
         }
     }

@@ -1,4 +1,4 @@
-//! Body size, client connection limits and idle timeout, and a broken upstream.
+//! Body size, the client idle timeout, and a broken upstream (connection slots: `slots`).
 
 use std::time::Duration;
 
@@ -9,7 +9,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::harness::{Options, PREFIX, Stack, empty, exchange, raw_status_and_code, read_response};
+use crate::harness::{Options, PREFIX, Stack, empty, raw_status_and_code};
 
 /// A safety net so a broken test fails instead of hanging; never the thing asserted.
 const SAFETY: Duration = Duration::from_secs(30);
@@ -143,49 +143,4 @@ async fn a_response_streaming_longer_than_the_idle_timeout_is_not_cut() {
         .await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.body.len(), 6000);
-}
-
-#[tokio::test]
-async fn beyond_max_connections_a_new_connection_waits_for_a_free_slot() {
-    let stack = Stack::start_with(Options {
-        max_connections: 1,
-        ..Options::default()
-    })
-    .await;
-    let mut first = TcpStream::connect(stack.addr).await.unwrap();
-    assert_eq!(exchange(&mut first, &stack, "a1").await, 200);
-    // The kernel completes the second handshake (accept queue), but the proxy does not
-    // accept it while the first connection holds the only slot.
-    let mut second = TcpStream::connect(stack.addr).await.unwrap();
-    second
-        .write_all(
-            format!(
-                "GET {PREFIX}/balance?who=b HTTP/1.1\r\nHost: proxy\r\nAuthorization: Bearer {}\r\n\r\n",
-                stack.token
-            )
-            .as_bytes(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(exchange(&mut first, &stack, "a2").await, 200);
-    drop(first);
-    let status = tokio::time::timeout(SAFETY, read_response(&mut second))
-        .await
-        .expect("the waiting connection was served once the slot freed");
-    assert_eq!(status, 200);
-    let order: Vec<String> = stack
-        .emulator
-        .journal()
-        .entries()
-        .into_iter()
-        .map(|e| e.path_and_query)
-        .collect();
-    assert_eq!(
-        order,
-        [
-            "/v2/balance?who=a1",
-            "/v2/balance?who=a2",
-            "/v2/balance?who=b"
-        ]
-    );
 }

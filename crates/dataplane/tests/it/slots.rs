@@ -1,20 +1,35 @@
 //! Who holds a connection slot: silent and slow clients lose theirs after the header read
-//! timeout, counted from accept.
+//! timeout, counted from accept; at `max_connections`, an idle keep-alive connection makes
+//! room for a new client, a busy one never does.
 
 use std::time::Duration;
 
-use http::StatusCode;
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::harness::{Options, PREFIX, Stack, TestBody, exchange};
+use crate::harness::{
+    Options, PREFIX, Stack, TestBody, empty, exchange, read_response, read_response_head,
+};
 
 /// A safety net so a broken test fails instead of hanging; never the thing asserted.
 const SAFETY: Duration = Duration::from_secs(30);
 
 /// Short, so the tests end quickly; every wait on it is bounded by [`SAFETY`] only.
 const HEADER_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// `max_connections` slots, and timeouts far beyond [`SAFETY`]: in these tests only the
+/// listener making room can free a slot in time.
+fn patient(max_connections: usize) -> Options {
+    Options {
+        max_connections,
+        header_read_timeout: Duration::from_secs(3600),
+        client_idle_timeout: Duration::from_secs(3600),
+        ..Options::default()
+    }
+}
 
 /// Resolves once the server has closed `stream`: end of file, or a reset when the server
 /// dropped it with bytes unread. Anything the server sent first is skipped.
@@ -105,4 +120,110 @@ async fn a_partial_head_after_a_served_request_is_still_cut_by_the_header_timeou
         .unwrap();
     closed_by_server(&mut stream).await;
     assert_eq!(stack.emulator.journal().len(), 1);
+}
+
+#[tokio::test]
+async fn at_the_limit_the_longest_idle_connection_makes_room_for_a_new_client() {
+    let stack = Stack::start_with(patient(2)).await;
+    let mut older = TcpStream::connect(stack.addr).await.unwrap();
+    assert_eq!(exchange(&mut older, &stack, "older").await, 200);
+    let mut newer = TcpStream::connect(stack.addr).await.unwrap();
+    assert_eq!(exchange(&mut newer, &stack, "newer").await, 200);
+
+    let reply = tokio::time::timeout(SAFETY, stack.get(&format!("{PREFIX}/balance?who=new")))
+        .await
+        .expect("the new client was answered");
+    assert_eq!(reply.status, StatusCode::OK);
+    // One idle connection was closed (between requests, so nothing was cut); the other still
+    // serves. Which one is not asserted: their idle times are recorded to the millisecond.
+    let mut open = tokio::select! {
+        () = closed_by_server(&mut older) => newer,
+        () = closed_by_server(&mut newer) => older,
+    };
+    assert_eq!(exchange(&mut open, &stack, "again").await, 200);
+}
+
+#[tokio::test]
+async fn at_the_limit_an_idle_h2c_connection_gets_goaway_to_make_room() {
+    let stack = Stack::start_with(patient(1)).await;
+    let tcp = TcpStream::connect(stack.addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    let connection = tokio::spawn(connection);
+    let request = Request::get(format!("http://proxy{PREFIX}/balance"))
+        .header("authorization", format!("Bearer {}", stack.token))
+        .body(empty())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.into_body().collect().await.unwrap();
+
+    let reply = tokio::time::timeout(SAFETY, stack.get(&format!("{PREFIX}/balance")))
+        .await
+        .expect("the new client was answered");
+    assert_eq!(reply.status, StatusCode::OK);
+    // GOAWAY, then a clean close: the h2 client's connection ends without an error.
+    tokio::time::timeout(SAFETY, connection)
+        .await
+        .expect("the idle h2c connection was closed")
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn at_the_limit_a_new_client_waits_while_every_connection_is_busy() {
+    let stack = Stack::start_with(patient(1)).await;
+    // An upload still in flight: the body is not finished yet.
+    let mut busy = TcpStream::connect(stack.addr).await.unwrap();
+    busy.write_all(
+        format!(
+            "POST {PREFIX}/_emulator/sink?who=busy HTTP/1.1\r\nHost: proxy\r\nAuthorization: Bearer {}\r\n\
+             Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+            stack.token
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut waiting = TcpStream::connect(stack.addr).await.unwrap();
+    waiting
+        .write_all(
+            format!(
+                "GET {PREFIX}/balance?who=waiting HTTP/1.1\r\nHost: proxy\r\nAuthorization: Bearer {}\r\n\r\n",
+                stack.token
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    busy.write_all(b"0\r\n\r\n").await.unwrap();
+    let head = tokio::time::timeout(SAFETY, read_response_head(&mut busy))
+        .await
+        .expect("the upload was answered");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    // Not asked to close while its request was in flight: hyper would have answered with
+    // `connection: close`.
+    assert!(
+        !head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
+    // Idle now, it makes room for the waiting client.
+    closed_by_server(&mut busy).await;
+    let status = tokio::time::timeout(SAFETY, read_response(&mut waiting))
+        .await
+        .expect("the waiting client was served once the busy connection went idle");
+    assert_eq!(status, 200);
+    let order: Vec<String> = stack
+        .emulator
+        .journal()
+        .entries()
+        .into_iter()
+        .map(|e| e.path_and_query)
+        .collect();
+    assert_eq!(
+        order,
+        ["/v2/_emulator/sink?who=busy", "/v2/balance?who=waiting"]
+    );
 }
