@@ -31,7 +31,8 @@ pub(super) struct Timeouts {
     /// From accept to the first request head (`header_read_timeout`). hyper's own header
     /// timer starts only once the first byte has arrived, and the auto builder reads the first
     /// bytes (to tell HTTP/1.1 from h2c) with no timer at all, so without this a socket that
-    /// never sends a byte keeps its slot until the idle timeout.
+    /// never sends a byte keeps its slot until the idle timeout. Also how long a connection
+    /// asked to close gets to finish closing, once nothing is in flight.
     pub(super) first_request: Duration,
     /// With no request in flight (`client_idle_timeout`).
     pub(super) idle: Duration,
@@ -39,7 +40,9 @@ pub(super) struct Timeouts {
 
 /// One connection, closed gracefully when `slot` is asked to close (drain, room for a new
 /// client) or after `timeouts.idle` without a request in flight, and dropped if no request
-/// head arrives within `timeouts.first_request` of `slot`'s creation (the accept).
+/// head arrives within `timeouts.first_request` of `slot`'s creation (the accept), or if a
+/// graceful close has not finished `timeouts.first_request` after it began with no request
+/// in flight.
 pub(super) fn serve_connection(
     builder: &auto::Builder<TokioExecutor>,
     proxy: Arc<Proxy>,
@@ -67,6 +70,9 @@ pub(super) fn serve_connection(
         tokio::pin!(connection);
         let expiry = expiry(&slot, timeouts);
         tokio::pin!(expiry);
+        // Armed once the connection is asked to close: how long it gets to finish.
+        let cut = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(cut);
         let mut closing = false;
         loop {
             // Biased to the connection: a head that arrived together with the deadline is
@@ -76,6 +82,7 @@ pub(super) fn serve_connection(
                 result = connection.as_mut() => return result,
                 () = slot.close.notified(), if !closing => {
                     connection.as_mut().graceful_shutdown();
+                    cut.as_mut().reset(Instant::now() + timeouts.first_request);
                     closing = true;
                 }
                 expired = expiry.as_mut(), if !closing => match expired {
@@ -92,9 +99,21 @@ pub(super) fn serve_connection(
                         // Marked so the listener does not also pick it to make room.
                         slot.closing.store(true, Ordering::Release);
                         connection.as_mut().graceful_shutdown();
+                        cut.as_mut().reset(Instant::now() + timeouts.first_request);
                         closing = true;
                     }
                 },
+                // An HTTP/2 graceful close waits for the client to answer the GOAWAY's PING;
+                // a client that never does would keep the connection, and its slot, forever.
+                // A request still in flight is never cut here (the drain's grace bounds those).
+                () = cut.as_mut(), if closing => {
+                    if slot.usage() == Usage::Busy {
+                        cut.as_mut().reset(Instant::now() + timeouts.first_request);
+                    } else {
+                        tracing::debug!(%peer, "connection did not close when asked; dropped");
+                        return Ok(());
+                    }
+                }
             }
         }
     }

@@ -76,7 +76,9 @@ pub struct ListenerSettings {
     /// not delivered a complete first request head this long after it was accepted is closed
     /// without a response, a socket that never sends a byte included. Later HTTP/1.1 heads
     /// have this long from when hyper starts reading them (right after the previous response),
-    /// so it also bounds how long an HTTP/1.1 connection stays idle. Not zero.
+    /// so it also bounds how long an HTTP/1.1 connection stays idle. It is also how long a
+    /// connection asked to close (idle, to make room, drain) gets to finish once nothing is in
+    /// flight: an HTTP/2 client that never answers the GOAWAY's PING is then dropped. Not zero.
     pub header_read_timeout: Duration,
     /// Largest request head accepted (HTTP/1 read buffer, HTTP/2 header list); at least 8192.
     /// Above it hyper itself answers 431 with an empty body (HTTP/1) or resets the stream

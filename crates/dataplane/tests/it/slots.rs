@@ -227,3 +227,91 @@ async fn at_the_limit_a_new_client_waits_while_every_connection_is_busy() {
         ["/v2/_emulator/sink?who=busy", "/v2/balance?who=waiting"]
     );
 }
+/// An HPACK integer with an `prefix_bits`-bit prefix, its first byte or-ed with `flags`.
+fn hpack_int(out: &mut Vec<u8>, flags: u8, prefix_bits: u32, value: usize) {
+    let max = (1_usize << prefix_bits) - 1;
+    if value < max {
+        out.push(flags | u8::try_from(value).unwrap());
+        return;
+    }
+    out.push(flags | u8::try_from(max).unwrap());
+    let mut rest = value - max;
+    while rest >= 128 {
+        out.push(u8::try_from(rest % 128).unwrap() | 0x80);
+        rest /= 128;
+    }
+    out.push(u8::try_from(rest).unwrap());
+}
+
+/// An HTTP/2 frame: 9-byte header, then `payload`.
+fn h2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let length = u32::try_from(payload.len()).unwrap().to_be_bytes();
+    let mut frame = vec![length[1], length[2], length[3], kind, flags];
+    frame.extend_from_slice(&stream.to_be_bytes());
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// A minimal h2c client that acknowledges nothing (no SETTINGS ack, no PING ack): it sends
+/// the preface and one `GET {PREFIX}/balance` on stream 1 and reads frames until that
+/// stream ends. Left alone afterwards, it never answers the PING of a graceful shutdown.
+async fn deaf_h2c_request(stack: &Stack) -> TcpStream {
+    let mut headers = Vec::new();
+    headers.extend_from_slice(&[0x82, 0x86]); // :method GET, :scheme http (static table)
+    for (index, value) in [
+        (4, format!("{PREFIX}/balance")),        // :path
+        (1, "proxy".to_owned()),                 // :authority
+        (23, format!("Bearer {}", stack.token)), // authorization
+    ] {
+        hpack_int(&mut headers, 0x00, 4, index); // literal without indexing, indexed name
+        hpack_int(&mut headers, 0x00, 7, value.len()); // plain (not Huffman) value
+        headers.extend_from_slice(value.as_bytes());
+    }
+    let mut stream = TcpStream::connect(stack.addr).await.unwrap();
+    let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    hello.extend(h2_frame(0x4, 0, 0, &[])); // SETTINGS, all defaults
+    hello.extend(h2_frame(0x1, 0x5, 1, &headers)); // HEADERS, END_STREAM | END_HEADERS
+    stream.write_all(&hello).await.unwrap();
+    loop {
+        let mut head = [0_u8; 9];
+        stream.read_exact(&mut head).await.unwrap();
+        let length = usize::from(head[0]) << 16 | usize::from(head[1]) << 8 | usize::from(head[2]);
+        let mut payload = vec![0_u8; length];
+        stream.read_exact(&mut payload).await.unwrap();
+        let on_stream_1 = head[5..9] == [0, 0, 0, 1];
+        let end_stream = head[4] & 0x1 != 0;
+        // HEADERS or DATA on stream 1 with END_STREAM: the response is complete.
+        if on_stream_1 && matches!(head[3], 0x0 | 0x1) && end_stream {
+            return stream;
+        }
+    }
+}
+
+#[tokio::test]
+async fn at_the_limit_an_h2c_client_that_ignores_goaway_is_cut() {
+    let stack = Stack::start_with(Options {
+        header_read_timeout: HEADER_TIMEOUT,
+        ..patient(1)
+    })
+    .await;
+    let mut deaf = deaf_h2c_request(&stack).await;
+    assert_eq!(stack.emulator.journal().len(), 1);
+
+    let reply = tokio::time::timeout(SAFETY, stack.get(&format!("{PREFIX}/balance")))
+        .await
+        .expect("the new client was answered");
+    assert_eq!(reply.status, StatusCode::OK);
+    closed_by_server(&mut deaf).await;
+}
+
+#[tokio::test]
+async fn an_idle_h2c_client_that_ignores_goaway_is_cut_after_the_idle_timeout() {
+    let stack = Stack::start_with(Options {
+        header_read_timeout: HEADER_TIMEOUT,
+        client_idle_timeout: Duration::from_millis(100),
+        ..Options::default()
+    })
+    .await;
+    let mut deaf = deaf_h2c_request(&stack).await;
+    closed_by_server(&mut deaf).await;
+}
