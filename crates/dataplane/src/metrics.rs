@@ -32,6 +32,7 @@ pub(crate) mod names {
     pub(crate) const REQUEST_BODY: &str = "request_body";
     pub(crate) const RESPONSE_BODY: &str = "response_body";
     pub(crate) const UPSTREAM_CONNECTIONS: &str = "upstream_connections_opened";
+    pub(crate) const CLIENT_CONNECTIONS_CLOSED: &str = "client_connections_closed";
 }
 
 /// `method` label values; the last one stands for any other method.
@@ -103,6 +104,41 @@ impl ConnectionCounters {
     }
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ClosedLabels {
+    reason: &'static str,
+}
+
+/// Client connections the listener closed on its own initiative, by reason. Closes for
+/// idleness and hyper's own header timeouts are not counted.
+#[derive(Debug, Clone)]
+pub(crate) struct ClientConnectionCounters {
+    first_request_timeout: Counter,
+    evicted: Counter,
+}
+
+impl ClientConnectionCounters {
+    fn new(family: &Family<ClosedLabels, Counter>) -> Self {
+        let counter = |reason| family.get_or_create(&ClosedLabels { reason }).clone();
+        Self {
+            first_request_timeout: counter("first_request_timeout"),
+            evicted: counter("evicted"),
+        }
+    }
+
+    /// A connection sent no complete request head within the header read timeout of its
+    /// accept and was closed.
+    pub(crate) fn first_request_timeout(&self) {
+        self.first_request_timeout.inc();
+    }
+
+    /// An idle connection was asked to close to make room for a new client at
+    /// `max_connections`.
+    pub(crate) fn evicted(&self) {
+        self.evicted.inc();
+    }
+}
+
 type HistogramFamily<S> = Family<S, Histogram, fn() -> Histogram>;
 
 /// The data plane's metric families. Create one in the binary, [`register`](Self::register)
@@ -119,6 +155,7 @@ pub struct DataplaneMetrics {
     request_body_bytes: Counter,
     response_body_bytes: Counter,
     upstream_connections: Family<ConnectionLabels, Counter>,
+    client_connections_closed: Family<ClosedLabels, Counter>,
 }
 
 impl Default for DataplaneMetrics {
@@ -140,6 +177,7 @@ impl Default for DataplaneMetrics {
             request_body_bytes: Counter::default(),
             response_body_bytes: Counter::default(),
             upstream_connections: Family::default(),
+            client_connections_closed: Family::default(),
         }
     }
 }
@@ -196,6 +234,11 @@ impl DataplaneMetrics {
             "Connections opened to the upstream, by protocol",
             self.upstream_connections.clone(),
         );
+        registry.register(
+            names::CLIENT_CONNECTIONS_CLOSED,
+            "Client connections the data plane closed on its own initiative, by reason",
+            self.client_connections_closed.clone(),
+        );
     }
 }
 
@@ -220,6 +263,8 @@ pub(crate) struct Series {
     refusals: Vec<(ErrorCode, Counter)>,
     /// Both protocols exported from the start (at 0).
     connections: ConnectionCounters,
+    /// Every reason exported from the start (at 0).
+    client_connections: ClientConnectionCounters,
 }
 
 /// Where a finished request goes in the metrics; computed once per request, no allocation.
@@ -261,6 +306,7 @@ impl Series {
             })
             .collect();
         let connections = ConnectionCounters::new(&metrics.upstream_connections);
+        let client_connections = ClientConnectionCounters::new(&metrics.client_connections_closed);
         Self {
             metrics,
             groups,
@@ -268,12 +314,18 @@ impl Series {
             upstream,
             refusals,
             connections,
+            client_connections,
         }
     }
 
     /// The counters of upstream connections opened.
     pub(crate) fn connections(&self) -> &ConnectionCounters {
         &self.connections
+    }
+
+    /// The counters of client connections the listener closed.
+    pub(crate) fn client_connections(&self) -> &ClientConnectionCounters {
+        &self.client_connections
     }
 
     /// The series key of a request; `api_group` is `None` when it was not routed.
@@ -426,5 +478,11 @@ mod tests {
         assert!(text.contains(
             "binding_proxy_upstream_duration_seconds_count{method=\"POST\",api_group=\"messages\"} 2\n"
         ));
+        assert!(text.contains(
+            "binding_proxy_client_connections_closed_total{reason=\"first_request_timeout\"} 0\n"
+        ));
+        assert!(
+            text.contains("binding_proxy_client_connections_closed_total{reason=\"evicted\"} 0\n")
+        );
     }
 }

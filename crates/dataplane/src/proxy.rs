@@ -39,7 +39,7 @@ use crate::forwarded::{self, ClientAddr};
 use crate::headers::{X_RATELIMIT_LIMIT, X_RATELIMIT_REMAINING, X_REQUEST_ID};
 use crate::health::{self, Readiness};
 use crate::hop_headers;
-use crate::metrics::{DataplaneMetrics, Series};
+use crate::metrics::{ClientConnectionCounters, DataplaneMetrics, Series};
 use crate::rate_limit::{Decision, RateLimiters};
 use crate::request_id::RequestId;
 use crate::route::{Route, RouteError};
@@ -132,6 +132,11 @@ impl Proxy {
     /// once every client connection has drained. The proxy forwards nothing afterwards.
     pub(crate) async fn close_upstream(&self) {
         self.client.close().await;
+    }
+
+    /// The counters of client connections the listener closed on its own initiative.
+    pub(crate) fn client_connections(&self) -> &ClientConnectionCounters {
+        self.series.client_connections()
     }
 
     /// How many of the upstream client's tasks still run.

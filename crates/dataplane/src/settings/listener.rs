@@ -26,7 +26,8 @@ pub struct RawListenerSettings {
     pub path_prefix: String,
     /// The `base_url` handed out with tokens; unset: derived from the bound address.
     pub public_base_url: Option<String>,
-    /// Time a client has to send its request headers.
+    /// Time a client has to send a request head; for a connection's first request, counted
+    /// from the accept.
     pub header_read_timeout_ms: u64,
     /// Largest request head accepted.
     pub max_header_bytes: usize,
@@ -74,7 +75,13 @@ pub struct ListenerSettings {
     /// The `base_url` handed out with tokens (an absolute http(s) URL); `None`: derived from
     /// the bound data-plane address at start-up.
     pub public_base_url: Option<String>,
-    /// Limit for a client to send its request headers (HTTP/1).
+    /// Limit for a client to send a request head. A new connection (HTTP/1.1 or h2c) that has
+    /// not delivered a complete first request head this long after it was accepted is closed
+    /// without a response, a socket that never sends a byte included. Later HTTP/1.1 heads
+    /// have this long from when hyper starts reading them (right after the previous response),
+    /// so it also bounds how long an HTTP/1.1 connection stays idle. It is also how long a
+    /// connection asked to close (idle, to make room, drain) gets to finish once nothing is in
+    /// flight: an HTTP/2 client that never answers the GOAWAY's PING is then dropped. Not zero.
     pub header_read_timeout: Duration,
     /// Largest request head accepted (HTTP/1 read buffer, HTTP/2 header list); at least 8192.
     /// Above it hyper itself answers 431 with an empty body (HTTP/1) or resets the stream
@@ -99,9 +106,13 @@ pub struct ListenerSettings {
     /// also closes a connection that sends no next request within that time, so the shorter
     /// of the two wins there. Not zero.
     pub client_idle_timeout: Duration,
-    /// Most client connections served at once. When all are taken the listener stops
-    /// accepting: new connections wait in the kernel's accept queue (the listen backlog) until
-    /// one closes, and are refused by the kernel only when that queue is full. Each HTTP/2
+    /// Most client connections served at once. When all are taken and a new connection
+    /// arrives, the listener accepts it and holds it unread, and asks the connection idle the
+    /// longest (none in flight, at least one request served) to close gracefully (HTTP/1:
+    /// closed between requests; HTTP/2: GOAWAY) to make room; if none is idle it looks again
+    /// every 100 ms until a slot frees. Connections that never had a request are left to
+    /// `header_read_timeout`. Further new connections wait in the kernel's accept queue (the
+    /// listen backlog) and are refused by the kernel only when it is full. Each HTTP/2
     /// connection counts once, whatever its number of streams. At least 1.
     pub max_connections: usize,
     /// What the upstream hears of where a request came from.

@@ -57,6 +57,7 @@ pub(crate) struct Options {
     /// The token's `scp`; `None`: not narrowed.
     pub(crate) token_scopes: Option<Vec<&'static str>>,
     pub(crate) max_body_bytes: Option<u64>,
+    pub(crate) header_read_timeout: Duration,
     pub(crate) client_idle_timeout: Duration,
     pub(crate) max_connections: usize,
     pub(crate) pool_idle_timeout: Duration,
@@ -74,6 +75,7 @@ impl Default for Options {
             binding_scopes: vec!["messaging", "kv", "account"],
             token_scopes: None,
             max_body_bytes: None,
+            header_read_timeout: Duration::from_secs(10),
             client_idle_timeout: Duration::from_secs(60),
             max_connections: 10_000,
             pool_idle_timeout: Duration::from_secs(90),
@@ -198,6 +200,7 @@ impl Stack {
         let settings = DataplaneSettings {
             listener: ListenerSettings {
                 max_body_bytes: options.max_body_bytes,
+                header_read_timeout: options.header_read_timeout,
                 client_idle_timeout: options.client_idle_timeout,
                 max_connections: options.max_connections,
                 ..ListenerSettings::default()
@@ -301,6 +304,51 @@ impl Stack {
         }
         let server = self.server.take().expect("shut down once");
         server.await.unwrap().unwrap()
+    }
+}
+
+/// Sends a keep-alive `GET` on `stream` and reads one response with `Content-Length`.
+pub(crate) async fn exchange(stream: &mut TcpStream, stack: &Stack, tag: &str) -> u16 {
+    stream
+        .write_all(
+            format!(
+                "GET {PREFIX}/balance?who={tag} HTTP/1.1\r\nHost: proxy\r\nAuthorization: Bearer {}\r\n\r\n",
+                stack.token
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    read_response(stream).await
+}
+
+/// Reads one response with `Content-Length` from `stream`; its status.
+pub(crate) async fn read_response(stream: &mut TcpStream) -> u16 {
+    read_response_head(stream).await[9..12].parse().unwrap()
+}
+
+/// Reads one response with `Content-Length` from `stream`; its head (status line and headers).
+pub(crate) async fn read_response_head(stream: &mut TcpStream) -> String {
+    let mut data = Vec::new();
+    let mut buf = [0_u8; 4096];
+    loop {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert_ne!(n, 0, "connection closed mid-response");
+        data.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&data);
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length: usize = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length: ")
+                        .map(|v| v.trim().parse().unwrap())
+                })
+                .unwrap();
+            if data.len() >= end + 4 + length {
+                return text[..end].to_owned();
+            }
+        }
     }
 }
 

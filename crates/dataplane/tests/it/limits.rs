@@ -1,4 +1,4 @@
-//! Body size, client connection limits and idle timeout, and a broken upstream.
+//! Body size, the client idle timeout, and a broken upstream (connection slots: `slots`).
 
 use std::time::Duration;
 
@@ -143,88 +143,4 @@ async fn a_response_streaming_longer_than_the_idle_timeout_is_not_cut() {
         .await;
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(reply.body.len(), 6000);
-}
-
-/// Sends a keep-alive `GET` on `stream` and reads one response with `Content-Length`.
-async fn exchange(stream: &mut TcpStream, stack: &Stack, tag: &str) -> u16 {
-    stream
-        .write_all(
-            format!(
-                "GET {PREFIX}/balance?who={tag} HTTP/1.1\r\nHost: proxy\r\nAuthorization: Bearer {}\r\n\r\n",
-                stack.token
-            )
-            .as_bytes(),
-        )
-        .await
-        .unwrap();
-    read_response(stream).await
-}
-
-async fn read_response(stream: &mut TcpStream) -> u16 {
-    let mut data = Vec::new();
-    let mut buf = [0_u8; 4096];
-    loop {
-        let n = stream.read(&mut buf).await.unwrap();
-        assert_ne!(n, 0, "connection closed mid-response");
-        data.extend_from_slice(&buf[..n]);
-        let text = String::from_utf8_lossy(&data);
-        if let Some(end) = text.find("\r\n\r\n") {
-            let length: usize = text[..end]
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length: ")
-                        .map(|v| v.trim().parse().unwrap())
-                })
-                .unwrap();
-            if data.len() >= end + 4 + length {
-                return text[9..12].parse().unwrap();
-            }
-        }
-    }
-}
-
-#[tokio::test]
-async fn beyond_max_connections_a_new_connection_waits_for_a_free_slot() {
-    let stack = Stack::start_with(Options {
-        max_connections: 1,
-        ..Options::default()
-    })
-    .await;
-    let mut first = TcpStream::connect(stack.addr).await.unwrap();
-    assert_eq!(exchange(&mut first, &stack, "a1").await, 200);
-    // The kernel completes the second handshake (accept queue), but the proxy does not
-    // accept it while the first connection holds the only slot.
-    let mut second = TcpStream::connect(stack.addr).await.unwrap();
-    second
-        .write_all(
-            format!(
-                "GET {PREFIX}/balance?who=b HTTP/1.1\r\nHost: proxy\r\nAuthorization: Bearer {}\r\n\r\n",
-                stack.token
-            )
-            .as_bytes(),
-        )
-        .await
-        .unwrap();
-    assert_eq!(exchange(&mut first, &stack, "a2").await, 200);
-    drop(first);
-    let status = tokio::time::timeout(SAFETY, read_response(&mut second))
-        .await
-        .expect("the waiting connection was served once the slot freed");
-    assert_eq!(status, 200);
-    let order: Vec<String> = stack
-        .emulator
-        .journal()
-        .entries()
-        .into_iter()
-        .map(|e| e.path_and_query)
-        .collect();
-    assert_eq!(
-        order,
-        [
-            "/v2/balance?who=a1",
-            "/v2/balance?who=a2",
-            "/v2/balance?who=b"
-        ]
-    );
 }

@@ -14,6 +14,7 @@ mod pooling;
 mod refusals;
 mod scopes;
 mod shutdown;
+mod slots;
 mod smuggling;
 mod upstream;
 mod upstream_tls;
