@@ -149,8 +149,13 @@ impl std::fmt::Debug for Listeners {
 }
 
 impl Listeners {
-    /// Loads the admin TLS files (when configured), then binds both ports.
+    /// Loads the TLS files of both listeners (when configured), then binds both ports.
     pub(crate) async fn bind(config: &Config) -> anyhow::Result<Self> {
+        // Read here, before any port is bound, so bad files stop start-up early; the data
+        // plane reads them again (and on every change) when it is built.
+        if let Some(tls) = &config.dataplane.listener.tls {
+            dataplane::check_listener_tls(tls).context("setting up data listener TLS")?;
+        }
         let admin_tls = match &config.admin.tls {
             Some(tls) => Some(admin::tls_acceptor(tls).context("setting up admin TLS")?),
             None => None,
@@ -174,7 +179,11 @@ impl Listeners {
 pub(crate) fn public_base_url(config: &Config, dataplane_addr: std::net::SocketAddr) -> String {
     let listener = &config.dataplane.listener;
     listener.public_base_url.clone().unwrap_or_else(|| {
-        crate::config::default_public_base_url(dataplane_addr, listener.path_prefix.as_str())
+        crate::config::default_public_base_url(
+            dataplane_addr,
+            listener.path_prefix.as_str(),
+            listener.tls.is_some(),
+        )
     })
 }
 

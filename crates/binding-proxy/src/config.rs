@@ -83,15 +83,17 @@ pub(crate) enum LogFormat {
 }
 
 /// The `base_url` handed out with tokens when `dataplane.public_base_url` is not set: the bound
-/// data-plane address (loopback when bound to every interface) plus the path prefix.
-pub(crate) fn default_public_base_url(bound: SocketAddr, path_prefix: &str) -> String {
+/// data-plane address (loopback when bound to every interface) plus the path prefix, `https`
+/// when the listener serves TLS.
+pub(crate) fn default_public_base_url(bound: SocketAddr, path_prefix: &str, tls: bool) -> String {
     let host = match bound.ip() {
         IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
         ip => ip,
     };
+    let scheme = if tls { "https" } else { "http" };
     format!(
-        "http://{}{path_prefix}",
+        "{scheme}://{}{path_prefix}",
         SocketAddr::new(host, bound.port())
     )
 }

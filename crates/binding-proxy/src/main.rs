@@ -122,13 +122,17 @@ fn load_config(args: &ServeArgs) -> Result<Config, ExitCode> {
 }
 
 /// Reads the files the configuration names that `serve` reads at start-up, before it answers
-/// any request — the upstream CA bundle and the admin TLS certificate, key and client CA — with
-/// the same code, so `check-config` finds what `serve` would refuse. The error carries its
-/// causes (an OS error, rustls's reason), as `serve` prints them; none of them quotes a file.
+/// any request — the upstream CA bundle, the data listener's TLS certificate and key, and the
+/// admin TLS certificate, key and client CA — with the same code, so `check-config` finds what
+/// `serve` would refuse. The error carries its causes (an OS error, rustls's reason), as `serve` prints them; none of them quotes a file.
 /// The master key file is left alone: `serve` creates it when it is missing.
 fn check_files(config: &Config) -> Result<(), String> {
     if let Some(path) = &config.dataplane.upstream.ca_file {
         dataplane::check_upstream_ca_file(path).map_err(|err| with_causes(&err))?;
+    }
+    if let Some(tls) = &config.dataplane.listener.tls {
+        dataplane::check_listener_tls(tls)
+            .map_err(|err| format!("data listener TLS: {}", with_causes(&err)))?;
     }
     if let Some(tls) = &config.admin.tls {
         admin::tls_acceptor(tls).map_err(|err| format!("admin TLS: {}", with_causes(&err)))?;

@@ -13,6 +13,7 @@ use crate::headers::{X_RATELIMIT_LIMIT, X_RATELIMIT_REMAINING, X_REQUEST_ID};
 use crate::rate_limit::{retry_after_millis, retry_after_secs};
 use crate::request_id::RequestId;
 use crate::target::TargetProblem;
+use crate::tls::ListenerTlsError;
 
 /// Why the data plane could not be set up. Reported at start-up, before a port is bound.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +30,10 @@ pub enum DataplaneError {
         /// What is wrong with it.
         problem: &'static str,
     },
+    /// The data listener's TLS certificate or key (`dataplane.tls_cert_file`,
+    /// `dataplane.tls_key_file`) cannot be used.
+    #[error("data listener tls")]
+    ListenerTls(#[from] ListenerTlsError),
 }
 
 /// Why the upstream exchange failed. Whose fault: the upstream's (502/504).

@@ -23,6 +23,7 @@ mod route;
 mod server;
 mod settings;
 mod target;
+mod tls;
 mod upstream;
 
 pub use error::DataplaneError;
@@ -32,9 +33,10 @@ pub use proxy::Proxy;
 pub use server::{DrainReport, serve};
 pub use settings::{
     DEFAULT_DENY_PREFIXES, DEFAULT_PATH_PREFIX, DataplaneSettings, ForwardedHeaders,
-    ListenerSettings, PathPrefix, RateLimitSettings, RawListenerSettings, RawRateLimitSettings,
-    RawUpstreamSettings, UpstreamOrigin, UpstreamSettings,
+    ListenerSettings, ListenerTls, PathPrefix, RateLimitSettings, RawListenerSettings,
+    RawRateLimitSettings, RawUpstreamSettings, UpstreamOrigin, UpstreamSettings,
 };
+pub use tls::{ListenerTlsError, acceptor as listener_tls_acceptor, check_listener_tls};
 pub use upstream::check_upstream_ca_file;
 
 /// Internals that the benches, the fuzz targets and this crate's integration tests call. Not

@@ -29,6 +29,7 @@ use http::header::HeaderValue;
 use http::{Extensions, Method, Request, Response, Uri, Version};
 use http_body_util::Either;
 use hyper::body::Incoming;
+use tokio_rustls::TlsAcceptor;
 use tracing::Instrument;
 use tracing::field::Empty;
 
@@ -45,6 +46,7 @@ use crate::request_id::RequestId;
 use crate::route::{Route, RouteError};
 use crate::settings::DataplaneSettings;
 use crate::target::TargetProblem;
+use crate::tls;
 use crate::upstream::{SendError, Upload, UpstreamBody, UpstreamClient};
 
 /// The data plane's shared state. Build once, share as `Arc<Proxy>` with [`crate::serve`].
@@ -54,6 +56,8 @@ pub struct Proxy {
     deny_list: DenyList,
     authenticator: Arc<Authenticator>,
     client: UpstreamClient,
+    /// TLS on the listener, from `settings.listener.tls`; the server shakes hands with it.
+    listener_tls: Option<TlsAcceptor>,
     readiness: Readiness,
     clock: fn() -> i64,
     /// Metrics resolved against `settings.scopes`; unregistered unless [`Proxy::with_metrics`].
@@ -83,13 +87,17 @@ impl Proxy {
     ///
     /// # Errors
     /// [`DataplaneError`] when the upstream TLS configuration cannot be built (`ca_file`
-    /// unreadable, not PEM, or without a certificate).
+    /// unreadable, not PEM, or without a certificate) or the listener's TLS files do not load.
     pub fn new(
         settings: DataplaneSettings,
         authenticator: Arc<Authenticator>,
         readiness: Readiness,
     ) -> Result<Self, DataplaneError> {
         let client = UpstreamClient::new(&settings.upstream)?;
+        let listener_tls = match &settings.listener.tls {
+            Some(files) => Some(tls::acceptor(files)?),
+            None => None,
+        };
         let deny_list = DenyList::new(&settings.listener);
         let series = Arc::new(Series::new(DataplaneMetrics::default(), &settings.scopes));
         Ok(Self {
@@ -98,6 +106,7 @@ impl Proxy {
             deny_list,
             authenticator,
             client,
+            listener_tls,
             readiness,
             clock: system_clock,
             series,
@@ -121,6 +130,11 @@ impl Proxy {
     /// The settings this proxy runs with.
     pub fn settings(&self) -> &DataplaneSettings {
         &self.settings
+    }
+
+    /// The listener's TLS acceptor, when `dataplane.tls_cert_file` is set.
+    pub(crate) fn listener_tls(&self) -> Option<&TlsAcceptor> {
+        self.listener_tls.as_ref()
     }
 
     /// The readiness flag the probes report.

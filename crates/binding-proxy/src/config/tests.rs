@@ -105,11 +105,19 @@ fn worker_threads_default_to_one_per_cpu_and_zero_is_refused() {
 fn default_public_base_url_uses_the_bound_port_and_loopback_for_any_address() {
     let any: SocketAddr = "0.0.0.0:41234".parse().expect("addr");
     assert_eq!(
-        default_public_base_url(any, dataplane::DEFAULT_PATH_PREFIX),
+        default_public_base_url(any, dataplane::DEFAULT_PATH_PREFIX, false),
         "http://127.0.0.1:41234/v2/compute/internal/binding-proxy"
     );
     let v6: SocketAddr = "[::]:8080".parse().expect("addr");
-    assert_eq!(default_public_base_url(v6, "/p"), "http://[::1]:8080/p");
+    assert_eq!(
+        default_public_base_url(v6, "/p", false),
+        "http://[::1]:8080/p"
+    );
+    let tls: SocketAddr = "10.0.0.7:8443".parse().expect("addr");
+    assert_eq!(
+        default_public_base_url(tls, "/p", true),
+        "https://10.0.0.7:8443/p"
+    );
 }
 
 #[test]

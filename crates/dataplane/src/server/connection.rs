@@ -17,7 +17,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -44,13 +44,16 @@ pub(super) struct Timeouts {
 /// head arrives within `timeouts.first_request` of `slot`'s creation (the accept), or if a
 /// graceful close has not finished `timeouts.first_request` after it began with no request
 /// in flight.
-pub(super) fn serve_connection(
+pub(super) fn serve_connection<S>(
     builder: &auto::Builder<TokioExecutor>,
     proxy: Arc<Proxy>,
-    (stream, peer): (TcpStream, SocketAddr),
+    (stream, peer): (S, SocketAddr),
     timeouts: Timeouts,
     slot: Arc<Slot>,
-) -> impl Future<Output = Result<(), BoxError>> + Send + 'static {
+) -> impl Future<Output = Result<(), BoxError>> + Send + 'static
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let service_slot = Arc::clone(&slot);
     let service_proxy = Arc::clone(&proxy);
     let client = ClientAddr::new(peer);

@@ -1,5 +1,5 @@
-//! The listener: HTTP/1.1 and h2c on one port, the connection limit, the idle timeout and the
-//! graceful drain.
+//! The listener: HTTP/1.1 and h2c on one port (or, with `dataplane.tls_cert_file`, TLS with
+//! ALPN `h2` and `http/1.1`), the connection limit, the idle timeout and the graceful drain.
 //!
 //! Connections: one semaphore permit each (`max_connections`). With every permit taken the
 //! loop accepts one more connection and holds it unread while the connection idle the
@@ -22,13 +22,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::Either;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::{self, JoinSet};
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 
+use crate::body::BoxError;
 use crate::proxy::Proxy;
 use connection::{Slot, Timeouts, longest_idle, serve_connection};
 
@@ -198,13 +201,23 @@ impl Connections {
             tracing::debug!(error = %err, %peer, "TCP_NODELAY could not be set");
         }
         let slot = Arc::new(Slot::new());
-        let connection = serve_connection(
-            &self.builder,
-            Arc::clone(&self.proxy),
-            (stream, peer),
-            self.timeouts,
-            Arc::clone(&slot),
-        );
+        let connection = match self.proxy.listener_tls() {
+            None => Either::Left(serve_connection(
+                &self.builder,
+                Arc::clone(&self.proxy),
+                (stream, peer),
+                self.timeouts,
+                Arc::clone(&slot),
+            )),
+            Some(acceptor) => Either::Right(serve_tls_connection(
+                acceptor.clone(),
+                self.builder.clone(),
+                Arc::clone(&self.proxy),
+                (stream, peer),
+                self.timeouts,
+                Arc::clone(&slot),
+            )),
+        };
         let task = self.tasks.spawn(async move {
             if let Err(err) = connection.await {
                 // Client resets and timeouts are normal traffic, not our failure.
@@ -265,6 +278,33 @@ impl Waiting {
             return;
         }
         self.evicted = connections.evict_longest_idle();
+    }
+}
+
+/// [`serve_connection`] after a TLS handshake. The handshake counts against the first
+/// request's deadline (`header_read_timeout` from the accept), so a client that stalls in it
+/// holds its slot no longer than a silent plain one. A failed handshake (a client that does
+/// not trust the certificate, plain HTTP on the TLS port, a scanner) ends the connection with
+/// nothing answered.
+async fn serve_tls_connection(
+    acceptor: TlsAcceptor,
+    builder: auto::Builder<TokioExecutor>,
+    proxy: Arc<Proxy>,
+    (stream, peer): (TcpStream, SocketAddr),
+    timeouts: Timeouts,
+    slot: Arc<Slot>,
+) -> Result<(), BoxError> {
+    match tokio::time::timeout(timeouts.first_request, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => serve_connection(&builder, proxy, (stream, peer), timeouts, slot).await,
+        Ok(Err(err)) => {
+            tracing::debug!(error = %err, %peer, "TLS handshake failed");
+            Ok(())
+        }
+        Err(_elapsed) => {
+            proxy.client_connections().first_request_timeout();
+            tracing::debug!(%peer, "no TLS handshake within the header read timeout");
+            Ok(())
+        }
     }
 }
 

@@ -1,6 +1,7 @@
 //! `[dataplane]`: the listener functions call.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use auth::SettingsError;
@@ -41,6 +42,10 @@ pub struct RawListenerSettings {
     pub max_connections: usize,
     /// What happens to the client's `X-Forwarded-*` and `Forwarded` headers.
     pub forwarded_headers: ForwardedHeaders,
+    /// PEM certificate chain: serve TLS (needs `tls_key_file`).
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of that certificate.
+    pub tls_key_file: Option<PathBuf>,
 }
 
 impl RawListenerSettings {
@@ -61,6 +66,8 @@ impl Default for RawListenerSettings {
             client_idle_timeout_secs: 60,
             max_connections: 10_000,
             forwarded_headers: ForwardedHeaders::Replace,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
@@ -117,6 +124,18 @@ pub struct ListenerSettings {
     pub max_connections: usize,
     /// What the upstream hears of where a request came from.
     pub forwarded_headers: ForwardedHeaders,
+    /// TLS on the listener (ALPN `h2` and `http/1.1`); `None`: plain HTTP/1.1 and h2c.
+    pub tls: Option<ListenerTls>,
+}
+
+/// Where the data listener's certificate and key are (PEM). Read at start-up and again
+/// whenever either file changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerTls {
+    /// The certificate followed by any intermediates (`dataplane.tls_cert_file`).
+    pub cert_chain_pem: PathBuf,
+    /// Its private key: PKCS#8, PKCS#1 or SEC1 (`dataplane.tls_key_file`).
+    pub private_key_pem: PathBuf,
 }
 
 /// `dataplane.forwarded_headers`: what happens to `X-Forwarded-For`, `X-Forwarded-Host`,
@@ -208,6 +227,20 @@ impl TryFrom<RawListenerSettings> for ListenerSettings {
                 format_args!("must be between 1 and {MAX_CONNECTIONS}"),
             );
         }
+        let tls = match (raw.tls_cert_file, raw.tls_key_file) {
+            (Some(cert_chain_pem), Some(private_key_pem)) => Some(ListenerTls {
+                cert_chain_pem,
+                private_key_pem,
+            }),
+            (None, None) => None,
+            (Some(_), None) | (None, Some(_)) => {
+                problems.push(
+                    "tls_cert_file",
+                    "dataplane.tls_cert_file and dataplane.tls_key_file go together",
+                );
+                None
+            }
+        };
         problems.finish(ListenerSettings {
             listen,
             path_prefix,
@@ -219,6 +252,7 @@ impl TryFrom<RawListenerSettings> for ListenerSettings {
             client_idle_timeout,
             max_connections: raw.max_connections,
             forwarded_headers: raw.forwarded_headers,
+            tls,
         })
     }
 }
@@ -268,6 +302,8 @@ mod tests {
             client_idle_timeout_secs: 0,
             max_connections: 0,
             forwarded_headers: ForwardedHeaders::Replace,
+            tls_cert_file: Some("cert.pem".into()),
+            tls_key_file: None,
         })
         .unwrap_err();
         assert_eq!(
@@ -282,6 +318,7 @@ mod tests {
                 "max_body_bytes",
                 "client_idle_timeout_secs",
                 "max_connections",
+                "tls_cert_file",
             ]
         );
         assert!(err.problems()[5].problem.contains("entry 1"), "{err}");

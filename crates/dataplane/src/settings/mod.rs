@@ -11,7 +11,9 @@ mod upstream;
 
 use auth::scope::ScopeTable;
 
-pub use listener::{ForwardedHeaders, ListenerSettings, PathPrefix, RawListenerSettings};
+pub use listener::{
+    ForwardedHeaders, ListenerSettings, ListenerTls, PathPrefix, RawListenerSettings,
+};
 pub use rate_limit::{RateLimitSettings, RawRateLimitSettings};
 pub use upstream::{RawUpstreamSettings, UpstreamOrigin, UpstreamSettings};
 
