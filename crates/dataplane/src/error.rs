@@ -1,6 +1,7 @@
 //! Start-up errors, per-request refusals, and the one mapping from a refusal to a response.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use auth::AuthError;
 use auth::error_document::{ErrorCode, error_json};
@@ -48,6 +49,21 @@ pub(crate) enum UpstreamError {
     /// No response headers within the response timeout after the request body was sent.
     #[error("upstream did not answer in time")]
     Timeout,
+    /// A small answer (read whole before its head is sent) was cut off or stalled.
+    #[error("upstream answer cut off")]
+    Cut(#[source] BodyError),
+}
+
+/// Why an upstream response body ended before it was complete.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BodyError {
+    /// The connection failed or closed mid-body (a declared length not reached, a broken
+    /// chunk, a reset HTTP/2 stream).
+    #[error("upstream response body cut off")]
+    Cut(#[source] hyper::Error),
+    /// Nothing arrived for `body_idle_timeout` while the body was being waited for.
+    #[error("upstream response body stalled for {} ms", .0.as_millis())]
+    Stalled(Duration),
 }
 
 /// Why a request was answered by the proxy instead of the upstream.
@@ -155,7 +171,9 @@ impl Refusal {
                 UpstreamError::Unavailable(_) => {
                     (ErrorCode::UpstreamUnavailable, Retry::SdkDefault)
                 }
-                UpstreamError::Failed(_) => (ErrorCode::UpstreamFailed, Retry::Never),
+                UpstreamError::Failed(_) | UpstreamError::Cut(_) => {
+                    (ErrorCode::UpstreamFailed, Retry::Never)
+                }
                 UpstreamError::Timeout => (ErrorCode::UpstreamTimeout, Retry::Never),
             },
         }

@@ -35,7 +35,7 @@ use tracing::field::Empty;
 
 use crate::access::{AccessBody, Facts, Flight, Record};
 use crate::deny_list::DenyList;
-use crate::error::{DataplaneError, Refusal};
+use crate::error::{DataplaneError, Refusal, UpstreamError};
 use crate::forwarded::{self, ClientAddr};
 use crate::headers::{X_RATELIMIT_LIMIT, X_RATELIMIT_REMAINING, X_REQUEST_ID};
 use crate::health::{self, Readiness};
@@ -334,7 +334,19 @@ impl Proxy {
             })?;
         facts.upstream = Some(sent.elapsed());
 
-        let (mut parts, body) = response.into_parts();
+        let (mut parts, mut body) = response.into_parts();
+        // A small answer is read whole before its head goes out: if the upstream cuts it off,
+        // the client gets a 502 that tells the SDKs not to retry, not a truncated 200 they
+        // would send again.
+        if buffers_whole(
+            &parts.headers,
+            self.settings.upstream.buffer_small_responses,
+        ) && !http_body::Body::is_end_stream(&body)
+        {
+            body.read_whole()
+                .await
+                .map_err(|err| Refusal::Upstream(UpstreamError::Cut(err)))?;
+        }
         hop_headers::strip_hop_by_hop(&mut parts.headers);
         parts.version = Version::HTTP_11;
         if let Some((limit, remaining)) = budget {
@@ -353,6 +365,16 @@ impl Proxy {
 /// For tests that check no task outlives a drained server.
 pub fn upstream_tasks(proxy: &Proxy) -> usize {
     proxy.upstream_tasks()
+}
+
+/// Whether an answer declares a length of at most `limit` bytes (0: none is read whole).
+fn buffers_whole(headers: &http::HeaderMap, limit: u64) -> bool {
+    limit > 0
+        && headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<u64>().ok())
+            .is_some_and(|length| length <= limit)
 }
 
 /// A refusal is the client's problem or a degraded upstream or store: never ERROR. Only a

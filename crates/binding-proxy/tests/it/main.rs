@@ -4,6 +4,7 @@ mod admin_cli;
 mod at_rest;
 mod config_errors;
 mod connection_slots;
+mod cut_off;
 mod data_tls;
 mod deploy_metrics;
 mod dev_mode;

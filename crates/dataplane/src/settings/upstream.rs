@@ -8,6 +8,9 @@ use http::Uri;
 use http::uri::{Authority, Scheme};
 use serde::Deserialize;
 
+/// Largest `buffer_small_responses_bytes`: each response in flight may hold that much.
+const MAX_BUFFERED_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
+
 /// `[upstream]` as read.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -22,6 +25,10 @@ pub struct RawUpstreamSettings {
     pub pool_idle_timeout_secs: u64,
     /// Extra CA certificates trusted for the upstream.
     pub ca_file: Option<PathBuf>,
+    /// Responses declaring at most this many bytes are read whole before their head is sent.
+    pub buffer_small_responses_bytes: u64,
+    /// Longest pause allowed inside an upstream response body.
+    pub body_idle_timeout_ms: u64,
 }
 
 impl Default for RawUpstreamSettings {
@@ -32,6 +39,8 @@ impl Default for RawUpstreamSettings {
             response_timeout_ms: 30_000,
             pool_idle_timeout_secs: 90,
             ca_file: None,
+            buffer_small_responses_bytes: 64 * 1024,
+            body_idle_timeout_ms: 30_000,
         }
     }
 }
@@ -56,6 +65,14 @@ pub struct UpstreamSettings {
     /// to Mozilla's roots (an egress proxy that re-signs TLS, a private test upstream).
     /// `None`: Mozilla's roots only. Read once, at start-up.
     pub ca_file: Option<PathBuf>,
+    /// A response whose `Content-Length` is at most this is read whole before its head goes to
+    /// the client, so an upstream that cuts it off is answered 502 `upstream_failed` with
+    /// `x-should-retry: false` instead of a truncated answer the SDKs would retry. Larger and
+    /// unframed responses stream. 0: every response streams.
+    pub buffer_small_responses: u64,
+    /// Longest pause between two pieces of an upstream response body; past it the exchange is
+    /// treated as cut off. Not zero.
+    pub body_idle_timeout: Duration,
 }
 
 impl Default for UpstreamSettings {
@@ -86,12 +103,24 @@ impl TryFrom<RawUpstreamSettings> for UpstreamSettings {
             problems.positive_millis("response_timeout_ms", raw.response_timeout_ms);
         let pool_idle_timeout =
             problems.positive_secs("pool_idle_timeout_secs", raw.pool_idle_timeout_secs);
+        if raw.buffer_small_responses_bytes > MAX_BUFFERED_RESPONSE_BYTES {
+            problems.push(
+                "buffer_small_responses_bytes",
+                format_args!(
+                    "must be at most {MAX_BUFFERED_RESPONSE_BYTES} (a buffer per response in flight)"
+                ),
+            );
+        }
+        let body_idle_timeout =
+            problems.positive_millis("body_idle_timeout_ms", raw.body_idle_timeout_ms);
         problems.finish(UpstreamSettings {
             origin,
             connect_timeout,
             response_timeout,
             pool_idle_timeout,
             ca_file: raw.ca_file,
+            buffer_small_responses: raw.buffer_small_responses_bytes,
+            body_idle_timeout,
         })
     }
 }
@@ -158,6 +187,8 @@ mod tests {
             response_timeout_ms: 0,
             pool_idle_timeout_secs: 0,
             ca_file: None,
+            buffer_small_responses_bytes: u64::MAX,
+            body_idle_timeout_ms: 0,
         })
         .unwrap_err();
         assert_eq!(
@@ -166,7 +197,9 @@ mod tests {
                 "base_url",
                 "connect_timeout_ms",
                 "response_timeout_ms",
-                "pool_idle_timeout_secs"
+                "pool_idle_timeout_secs",
+                "buffer_small_responses_bytes",
+                "body_idle_timeout_ms",
             ]
         );
     }

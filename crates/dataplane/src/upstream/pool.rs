@@ -81,6 +81,8 @@ pub(super) struct Pool {
     idle_timeout: Duration,
     /// Opening a connection, all of it: name resolution, TCP, TLS and the HTTP handshake.
     connect_timeout: Duration,
+    /// Longest wait for the next piece of a response body (`upstream.body_idle_timeout_ms`).
+    pub(super) body_idle_timeout: Duration,
     /// Idle HTTP/1.1 connections, the longest idle first. Lock-free: a checkout is a pop.
     idle: ArrayQueue<(Box<Http1>, Instant)>,
     /// The HTTP/2 connection, when the upstream negotiated HTTP/2 (swapped whole).
@@ -134,6 +136,7 @@ impl Pool {
             host: settings.origin.host_header(),
             idle_timeout: settings.pool_idle_timeout,
             connect_timeout: settings.connect_timeout,
+            body_idle_timeout: settings.body_idle_timeout,
             idle: ArrayQueue::new(MAX_IDLE),
             shared: RwLock::new(None),
             sweeping: AtomicBool::new(false),

@@ -64,6 +64,9 @@ pub(crate) struct Options {
     pub(crate) connect_timeout: Duration,
     /// Extra CA certificates (PEM) trusted for the upstream.
     pub(crate) upstream_ca_file: Option<std::path::PathBuf>,
+    /// Responses declaring at most this many bytes are read whole first.
+    pub(crate) buffer_small_responses: u64,
+    pub(crate) body_idle_timeout: Duration,
 }
 
 impl Default for Options {
@@ -81,6 +84,8 @@ impl Default for Options {
             pool_idle_timeout: Duration::from_secs(90),
             connect_timeout: Duration::from_secs(5),
             upstream_ca_file: None,
+            buffer_small_responses: 64 * 1024,
+            body_idle_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -211,6 +216,8 @@ impl Stack {
                 connect_timeout: options.connect_timeout,
                 pool_idle_timeout: options.pool_idle_timeout,
                 ca_file: options.upstream_ca_file,
+                buffer_small_responses: options.buffer_small_responses,
+                body_idle_timeout: options.body_idle_timeout,
             },
             scopes: test_scopes(),
             ..DataplaneSettings::default()

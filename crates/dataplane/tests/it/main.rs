@@ -7,6 +7,7 @@
 // The package is `binding-proxy-dataplane`; the workspace imports it as `dataplane`.
 extern crate binding_proxy_dataplane as dataplane;
 
+mod cut_off;
 mod forwarding;
 mod harness;
 mod limits;
