@@ -17,6 +17,7 @@ mod hop_headers;
 mod metrics;
 mod proxy;
 mod rate_limit;
+mod redact;
 mod request_id;
 mod route;
 mod server;
@@ -42,6 +43,7 @@ pub use upstream::check_upstream_ca_file;
 pub mod __private {
     pub use crate::hop_headers::{rewrite_request_headers, strip_hop_by_hop};
     pub use crate::proxy::upstream_tasks;
+    pub use crate::redact::{Scanner, redact_headers};
     pub use crate::route::{Route, RouteError};
     pub use crate::target::TargetProblem;
 }

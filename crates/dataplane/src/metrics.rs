@@ -1,4 +1,5 @@
-//! The data plane's metrics: requests, durations, refusals, bytes and requests in flight.
+//! The data plane's metrics: requests, durations, refusals, bytes, requests in flight, upstream
+//! connections and the key taken out of responses.
 //!
 //! [`DataplaneMetrics`] is created by the binary and registered in its registry; the proxy
 //! resolves it against its scope table into [`Series`]. Labels come from closed sets only:
@@ -20,6 +21,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
+use crate::redact::Redactions;
+
 /// Metric names as registered (before the `binding_proxy_` prefix and the `_total`/unit
 /// suffixes the encoder adds). `docs/metrics.md` lists the exported names.
 pub(crate) mod names {
@@ -32,6 +35,7 @@ pub(crate) mod names {
     pub(crate) const REQUEST_BODY: &str = "request_body";
     pub(crate) const RESPONSE_BODY: &str = "response_body";
     pub(crate) const UPSTREAM_CONNECTIONS: &str = "upstream_connections_opened";
+    pub(crate) const KEY_REDACTIONS: &str = "upstream_key_redactions";
 }
 
 /// `method` label values; the last one stands for any other method.
@@ -77,6 +81,12 @@ struct ConnectionLabels {
     protocol: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RedactionLabels {
+    /// `header` (header values, trailers, dropped `Authorization` headers) or `body`.
+    r#where: &'static str,
+}
+
 /// Upstream connections opened, by the protocol ALPN settled on (HTTP/1.1 without TLS).
 #[derive(Debug, Clone)]
 pub(crate) struct ConnectionCounters {
@@ -119,6 +129,7 @@ pub struct DataplaneMetrics {
     request_body_bytes: Counter,
     response_body_bytes: Counter,
     upstream_connections: Family<ConnectionLabels, Counter>,
+    key_redactions: Family<RedactionLabels, Counter>,
 }
 
 impl Default for DataplaneMetrics {
@@ -140,6 +151,7 @@ impl Default for DataplaneMetrics {
             request_body_bytes: Counter::default(),
             response_body_bytes: Counter::default(),
             upstream_connections: Family::default(),
+            key_redactions: Family::default(),
         }
     }
 }
@@ -196,6 +208,11 @@ impl DataplaneMetrics {
             "Connections opened to the upstream, by protocol",
             self.upstream_connections.clone(),
         );
+        registry.register(
+            names::KEY_REDACTIONS,
+            "Occurrences of the organization's key taken out of upstream responses, by where",
+            self.key_redactions.clone(),
+        );
     }
 }
 
@@ -220,6 +237,8 @@ pub(crate) struct Series {
     refusals: Vec<(ErrorCode, Counter)>,
     /// Both protocols exported from the start (at 0).
     connections: ConnectionCounters,
+    /// Key redactions in headers and in bodies, both exported from the start (at 0).
+    redactions: [Counter; 2],
 }
 
 /// Where a finished request goes in the metrics; computed once per request, no allocation.
@@ -261,6 +280,12 @@ impl Series {
             })
             .collect();
         let connections = ConnectionCounters::new(&metrics.upstream_connections);
+        let redactions = ["header", "body"].map(|r#where| {
+            metrics
+                .key_redactions
+                .get_or_create(&RedactionLabels { r#where })
+                .clone()
+        });
         Self {
             metrics,
             groups,
@@ -268,6 +293,7 @@ impl Series {
             upstream,
             refusals,
             connections,
+            redactions,
         }
     }
 
@@ -357,6 +383,13 @@ impl Series {
         self.metrics.response_body_bytes.inc_by(bytes_out);
     }
 
+    /// The key was taken out of a response's headers and body this many times.
+    pub(crate) fn redacted(&self, redactions: Redactions) {
+        let [headers, body] = &self.redactions;
+        headers.inc_by(redactions.headers);
+        body.inc_by(redactions.body);
+    }
+
     /// The proxy answered with `code` instead of the upstream.
     pub(crate) fn refused(&self, code: ErrorCode) {
         if let Some((_, counter)) = self.refusals.iter().find(|(known, _)| *known == code) {
@@ -413,6 +446,10 @@ mod tests {
             );
         }
         series.refused(ErrorCode::RateLimited);
+        series.redacted(Redactions {
+            headers: 2,
+            body: 0,
+        });
         let text = scrape(&metrics);
         assert!(text.contains(
             "binding_proxy_requests_total{method=\"POST\",api_group=\"messages\",status_class=\"2xx\"} 2\n"
@@ -421,6 +458,8 @@ mod tests {
         assert!(text.contains("binding_proxy_refusals_total{code=\"token_missing\"} 0\n"));
         assert!(text.contains("binding_proxy_rate_limited_requests_total 1\n"));
         assert!(text.contains("binding_proxy_in_flight_requests 0\n"));
+        assert!(text.contains("binding_proxy_upstream_key_redactions_total{where=\"header\"} 2\n"));
+        assert!(text.contains("binding_proxy_upstream_key_redactions_total{where=\"body\"} 0\n"));
         assert!(text.contains("binding_proxy_request_body_bytes_total 20\n"));
         assert!(text.contains("binding_proxy_response_body_bytes_total 40\n"));
         assert!(text.contains(

@@ -13,8 +13,9 @@
 //! 10. upstream exchange: hop-by-hop headers and `Host` out, `Authorization` swapped, the
 //!     body streamed up within `max_body_bytes`, the response head awaited within the
 //!     response timeout;
-//! 11. the answer streamed back: hop-by-hop headers stripped, `X-RateLimit-*` added; the
-//!     access line and the metrics are written when its body ends.
+//! 11. the answer streamed back: hop-by-hop headers stripped, the organization's key taken
+//!     out of its headers and body wherever the upstream reflected it (`redact`),
+//!     `X-RateLimit-*` added; the access line and the metrics are written when its body ends.
 //!
 //! Steps 2–9 decide their refusals before a byte goes upstream; every refusal is answered
 //! with the error document and its status (`error`).
@@ -39,6 +40,7 @@ use crate::health::{self, Readiness};
 use crate::hop_headers;
 use crate::metrics::{DataplaneMetrics, Series};
 use crate::rate_limit::{Decision, RateLimiters};
+use crate::redact::{self, RedactingBody};
 use crate::request_id::RequestId;
 use crate::route::{Route, RouteError};
 use crate::settings::DataplaneSettings;
@@ -195,13 +197,13 @@ impl Proxy {
     }
 
     /// Checks, authenticates and forwards; returns the upstream response with hop-by-hop
-    /// headers removed.
+    /// headers removed and the organization's key taken out of it.
     async fn forward(
         &self,
         request: Request<Incoming>,
         request_id: &RequestId,
         facts: &mut Facts,
-    ) -> Result<Response<UpstreamBody>, Refusal> {
+    ) -> Result<Response<RedactingBody<UpstreamBody>>, Refusal> {
         if request.method() == Method::CONNECT {
             return Err(Refusal::MethodNotAllowed);
         }
@@ -305,6 +307,12 @@ impl Proxy {
 
         let (mut parts, body) = response.into_parts();
         hop_headers::strip_hop_by_hop(&mut parts.headers);
+        // An upstream that echoes the request's Authorization would hand the function the key
+        // this proxy exists to keep from it: out of the headers now, out of the body as it
+        // streams.
+        let credential = authenticated.credential;
+        facts.header_redactions =
+            redact::redact_headers(&mut parts.headers, credential.key_patterns());
         parts.version = Version::HTTP_11;
         if let Some((limit, remaining)) = budget {
             parts
@@ -314,7 +322,10 @@ impl Proxy {
                 .headers
                 .insert(X_RATELIMIT_REMAINING, HeaderValue::from(remaining));
         }
-        Ok(Response::from_parts(parts, body))
+        Ok(Response::from_parts(
+            parts,
+            RedactingBody::new(body, credential),
+        ))
     }
 }
 

@@ -43,6 +43,16 @@ pub(crate) fn now() -> i64 {
     i64::try_from(secs).unwrap()
 }
 
+/// What the proxy sends in place of `key` in a body: `[redacted]` padded with `*` (or cut) to
+/// the key's length.
+pub(crate) fn masked(key: &str) -> String {
+    "[redacted]"
+        .chars()
+        .chain(std::iter::repeat('*'))
+        .take(key.len())
+        .collect()
+}
+
 pub(crate) fn empty() -> TestBody {
     Empty::new().boxed()
 }
