@@ -52,12 +52,16 @@ impl KeyPatterns {
 
     /// The longest form's length; 0 when there is no form.
     pub fn longest(&self) -> usize {
-        self.finders.first().map_or(0, |finder| finder.needle().len())
+        self.finders
+            .first()
+            .map_or(0, |finder| finder.needle().len())
     }
 
     /// The shortest form's length (the key's own); 0 when there is no form.
     pub fn shortest(&self) -> usize {
-        self.finders.last().map_or(0, |finder| finder.needle().len())
+        self.finders
+            .last()
+            .map_or(0, |finder| finder.needle().len())
     }
 }
 

@@ -43,6 +43,11 @@ pub(crate) enum UpstreamError {
     /// No response headers within the response timeout after the request body was sent.
     #[error("upstream did not answer in time")]
     Timeout,
+    /// The upstream answered with a body under a content (or transfer) coding although it was
+    /// asked for `identity`: the body cannot be checked for the organization's key, so it is
+    /// not passed on.
+    #[error("upstream answered in a content coding the proxy cannot check")]
+    Encoded,
 }
 
 /// Why a request was answered by the proxy instead of the upstream.
@@ -149,6 +154,7 @@ impl Refusal {
                 }
                 UpstreamError::Failed(_) => (ErrorCode::UpstreamFailed, Retry::Never),
                 UpstreamError::Timeout => (ErrorCode::UpstreamTimeout, Retry::Never),
+                UpstreamError::Encoded => (ErrorCode::UpstreamFailed, Retry::Never),
             },
         }
     }
@@ -230,6 +236,18 @@ mod tests {
         assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
         assert_eq!(response.headers()[X_SHOULD_RETRY], "false");
         assert_eq!(json["errors"][0]["code"], "upstream_timeout");
+    }
+
+    #[tokio::test]
+    async fn an_encoded_answer_is_an_upstream_failure_not_to_retry() {
+        let (response, json) = answer(Refusal::Upstream(UpstreamError::Encoded)).await;
+        assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(response.headers()[X_SHOULD_RETRY], "false");
+        assert_eq!(json["errors"][0]["code"], "upstream_failed");
+        assert_eq!(
+            json["errors"][0]["detail"],
+            "upstream answered in a content coding the proxy cannot check"
+        );
     }
 
     #[tokio::test]

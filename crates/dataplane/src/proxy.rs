@@ -10,9 +10,10 @@
 //! 7. authentication: the token verified, the binding's credential resolved;
 //! 8. scope: the binding's scopes, narrowed by the token's, must open the path;
 //! 9. rate limit: the organization's budget (429 over it);
-//! 10. upstream exchange: hop-by-hop headers and `Host` out, `Authorization` swapped, the
-//!     body streamed up within `max_body_bytes`, the response head awaited within the
-//!     response timeout;
+//! 10. upstream exchange: hop-by-hop headers and `Host` out, `Authorization` swapped,
+//!     `Accept-Encoding: identity`, the body streamed up within `max_body_bytes`, the response
+//!     head awaited within the response timeout; an answer whose body is encoded anyway is
+//!     refused (the key scan cannot read it);
 //! 11. the answer streamed back: hop-by-hop headers stripped, the organization's key taken
 //!     out of its headers and body wherever the upstream reflected it (`redact`),
 //!     `X-RateLimit-*` added; the access line and the metrics are written when its body ends.
@@ -34,7 +35,7 @@ use tracing::field::Empty;
 
 use crate::access::{AccessBody, Facts, Flight, Record};
 use crate::deny_list::DenyList;
-use crate::error::{DataplaneError, Refusal};
+use crate::error::{DataplaneError, Refusal, UpstreamError};
 use crate::headers::{X_RATELIMIT_LIMIT, X_RATELIMIT_REMAINING, X_REQUEST_ID};
 use crate::health::{self, Readiness};
 use crate::hop_headers;
@@ -306,6 +307,11 @@ impl Proxy {
         facts.upstream = Some(sent.elapsed());
 
         let (mut parts, body) = response.into_parts();
+        // Asked for `identity`, an upstream that compresses anyway sends bytes no scan can
+        // check for the key: refused, not passed on unread.
+        if !http_body::Body::is_end_stream(&body) && redact::is_encoded(&parts.headers) {
+            return Err(Refusal::Upstream(UpstreamError::Encoded));
+        }
         hop_headers::strip_hop_by_hop(&mut parts.headers);
         // An upstream that echoes the request's Authorization would hand the function the key
         // this proxy exists to keep from it: out of the headers now, out of the body as it

@@ -3,8 +3,8 @@
 
 use auth::KeyPatterns;
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, PROXY_AUTHORIZATION};
-use http::{HeaderMap, HeaderValue};
+use http::header::{AUTHORIZATION, CONTENT_ENCODING, PROXY_AUTHORIZATION, TRANSFER_ENCODING};
+use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::stream::fill_marker;
 
@@ -52,6 +52,23 @@ pub fn redact_headers(headers: &mut HeaderMap, patterns: &KeyPatterns) -> u64 {
         }
     }
     found
+}
+
+/// Whether the body is sent under a coding that hides its bytes from the scan: a
+/// `Content-Encoding` other than `identity`, or a `Transfer-Encoding` other than `chunked`.
+pub(crate) fn is_encoded(headers: &HeaderMap) -> bool {
+    codings_other_than(headers, CONTENT_ENCODING, b"identity")
+        || codings_other_than(headers, TRANSFER_ENCODING, b"chunked")
+}
+
+fn codings_other_than(headers: &HeaderMap, name: HeaderName, allowed: &[u8]) -> bool {
+    headers.get_all(name).iter().any(|value| {
+        value
+            .as_bytes()
+            .split(|&byte| byte == b',')
+            .map(<[u8]>::trim_ascii)
+            .any(|coding| !coding.is_empty() && !coding.eq_ignore_ascii_case(allowed))
+    })
 }
 
 /// Occurrences of every form in `value`, longest form first, each in what the others left.
@@ -102,7 +119,6 @@ fn header_marker(form: &[u8]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
-    use http::HeaderName;
     use http::header::{CONTENT_LENGTH, CONTENT_TYPE, DATE, SERVER, WWW_AUTHENTICATE};
 
     use super::*;
@@ -190,5 +206,22 @@ mod tests {
         let mut headers = map(&[("authorization", "Bearer something-else".to_owned())]);
         assert_eq!(redact(KEY, &mut headers), 0);
         assert!(headers.is_empty());
+    }
+
+    #[test]
+    fn identity_and_chunked_are_scannable_other_codings_are_not() {
+        for (name, value, encoded) in [
+            ("content-encoding", "identity", false),
+            ("content-encoding", "gzip", true),
+            ("content-encoding", "identity, br", true),
+            ("content-encoding", "IDENTITY", false),
+            ("transfer-encoding", "chunked", false),
+            ("transfer-encoding", "gzip, chunked", true),
+            ("content-type", "application/gzip", false),
+        ] {
+            let headers = map(&[(name, value.to_owned())]);
+            assert_eq!(is_encoded(&headers), encoded, "{name}: {value}");
+        }
+        assert!(!is_encoded(&HeaderMap::new()));
     }
 }

@@ -11,6 +11,7 @@ mod forwarding;
 mod harness;
 mod limits;
 mod pooling;
+mod reflection;
 mod refusals;
 mod scopes;
 mod shutdown;
