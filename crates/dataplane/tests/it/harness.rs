@@ -73,6 +73,8 @@ pub(crate) struct Options {
     pub(crate) connect_timeout: Duration,
     /// Extra CA certificates (PEM) trusted for the upstream.
     pub(crate) upstream_ca_file: Option<std::path::PathBuf>,
+    /// The organization's upstream key, in the binding and in the emulator.
+    pub(crate) api_key: &'static str,
 }
 
 impl Default for Options {
@@ -89,6 +91,7 @@ impl Default for Options {
             pool_idle_timeout: Duration::from_secs(90),
             connect_timeout: Duration::from_secs(5),
             upstream_ca_file: None,
+            api_key: API_KEY,
         }
     }
 }
@@ -166,7 +169,7 @@ impl Stack {
             .create_binding(
                 NewBinding {
                     org_id: "org-1".to_owned(),
-                    api_key: Secret::from(API_KEY.to_owned()),
+                    api_key: Secret::from(options.api_key.to_owned()),
                     scopes: options
                         .binding_scopes
                         .iter()
@@ -199,7 +202,7 @@ impl Stack {
         let authenticator = Arc::new(Authenticator::new(verifier, credentials));
 
         let emulator = Emulator::spawn(EmulatorConfig {
-            api_keys: vec![API_KEY.to_owned()],
+            api_keys: vec![options.api_key.to_owned()],
             ..EmulatorConfig::default()
         })
         .await

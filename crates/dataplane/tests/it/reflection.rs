@@ -3,12 +3,202 @@
 
 use std::net::SocketAddr;
 
-use http::{Method, StatusCode};
+use http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use crate::harness::{Options, PREFIX, Stack, empty};
+use crate::harness::{API_KEY, Options, PREFIX, Reply, Stack, empty, masked};
+
+/// `/v2/_emulator/echo_auth` through the proxy, with `query`.
+async fn echo(stack: &Stack, query: &str) -> Reply {
+    stack
+        .get(&format!("{PREFIX}/_emulator/echo_auth?{query}"))
+        .await
+}
+
+/// Every header name and value and the body, as one text to search.
+fn everything(reply: &Reply) -> String {
+    let mut text = String::from_utf8_lossy(&reply.body).into_owned();
+    for (name, value) in &reply.headers {
+        text.push_str(&format!(
+            "\n{name}: {}",
+            String::from_utf8_lossy(value.as_bytes())
+        ));
+    }
+    text
+}
+
+/// The reply holds the key nowhere, its body is as long as its `Content-Length` says, and the
+/// upstream did get the real key.
+fn assert_no_key(stack: &Stack, reply: &Reply, key: &str) {
+    let text = everything(reply);
+    assert!(!text.contains(key), "the key reached the client: {text}");
+    if let Some(length) = reply.headers.get("content-length") {
+        assert_eq!(length.to_str().unwrap(), reply.body.len().to_string());
+    }
+    let seen = stack.emulator.journal().last().unwrap();
+    assert_eq!(
+        seen.headers["authorization"],
+        format!("Bearer {key}").as_str()
+    );
+}
+
+#[tokio::test]
+async fn a_key_reflected_in_a_body_is_masked_to_the_same_length() {
+    let stack = Stack::start().await;
+    let reply = echo(&stack, "body=text&padding=3").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_no_key(&stack, &reply, API_KEY);
+    assert_eq!(
+        reply.body,
+        format!("...you sent Authorization: Bearer {}\n", masked(API_KEY)).as_bytes()
+    );
+}
+
+#[tokio::test]
+async fn a_key_cut_across_the_upstreams_chunks_is_masked_at_every_offset() {
+    let stack = Stack::start().await;
+    // 7-byte chunks a millisecond apart: the proxy reads the key in pieces, cut at each of
+    // seven offsets in turn.
+    for padding in 0..7 {
+        let reply = echo(
+            &stack,
+            &format!("body=text&padding={padding}&chunk_bytes=7&chunk_delay_ms=1"),
+        )
+        .await;
+        assert_eq!(reply.status, StatusCode::OK);
+        assert_no_key(&stack, &reply, API_KEY);
+        let expected = format!(
+            "{}you sent Authorization: Bearer {}\n",
+            ".".repeat(padding),
+            masked(API_KEY)
+        );
+        assert_eq!(reply.body, expected.as_bytes(), "padding {padding}");
+    }
+}
+
+#[tokio::test]
+async fn a_key_in_a_json_body_or_an_errors_detail_is_masked_and_the_json_still_parses() {
+    let stack = Stack::start().await;
+    let json = echo(&stack, "body=json").await;
+    assert_eq!(json.status, StatusCode::OK);
+    assert_no_key(&stack, &json, API_KEY);
+    assert_eq!(
+        json.json()["data"]["authorization"],
+        format!("Bearer {}", masked(API_KEY))
+    );
+    let detail = echo(&stack, "body=detail&chunk_bytes=5&chunk_delay_ms=1").await;
+    assert_eq!(
+        detail.status,
+        StatusCode::UNAUTHORIZED,
+        "the upstream's status passes"
+    );
+    assert_no_key(&stack, &detail, API_KEY);
+    assert_eq!(detail.code(), "10009");
+    let text = detail.json()["errors"][0]["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        text.contains(&format!("Bearer {}", masked(API_KEY))),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_key_in_x_echo_auth_becomes_redacted() {
+    let stack = Stack::start().await;
+    let reply = echo(&stack, "body=none&headers=x-echo-auth").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_no_key(&stack, &reply, API_KEY);
+    assert_eq!(reply.headers["x-echo-auth"], "Bearer [redacted]");
+}
+
+#[tokio::test]
+async fn a_key_quoted_in_www_authenticate_becomes_redacted() {
+    let stack = Stack::start().await;
+    let reply = echo(&stack, "body=detail&headers=www-authenticate").await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_no_key(&stack, &reply, API_KEY);
+    assert_eq!(
+        reply.headers["www-authenticate"],
+        r#"Bearer realm="emulator", error="invalid_token", error_description="rejected Bearer [redacted]""#
+    );
+}
+
+#[tokio::test]
+async fn an_authorization_response_header_is_dropped() {
+    let stack = Stack::start().await;
+    let reply = echo(&stack, "body=none&headers=authorization,x-echo-auth").await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_no_key(&stack, &reply, API_KEY);
+    assert!(!reply.headers.contains_key("authorization"));
+    assert_eq!(reply.headers["x-echo-auth"], "Bearer [redacted]");
+}
+
+#[tokio::test]
+async fn a_key_with_json_specials_is_masked_raw_and_escaped() {
+    const ODD_KEY: &str = r#"KEY"odd\key/0001"#;
+    let stack = Stack::start_with(Options {
+        api_key: ODD_KEY,
+        ..Options::default()
+    })
+    .await;
+    let json = echo(&stack, "body=json&headers=x-echo-auth").await;
+    assert_eq!(json.status, StatusCode::OK);
+    assert_no_key(&stack, &json, ODD_KEY);
+    let escaped = serde_json::to_string(ODD_KEY).unwrap();
+    let escaped = escaped.trim_matches('"');
+    assert!(
+        !everything(&json).contains(escaped),
+        "{}",
+        everything(&json)
+    );
+    let value = json.json()["data"]["authorization"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(value, format!("Bearer {}", masked(escaped)));
+    assert_eq!(json.headers["x-echo-auth"], "Bearer [redacted]");
+}
+
+#[tokio::test]
+async fn a_response_without_the_key_passes_byte_for_byte() {
+    let stack = Stack::start().await;
+    for path in [
+        "/v2/balance",
+        "/v2/_emulator/source?bytes=300000&chunk_bytes=777",
+        "/v2/_emulator/echo_auth?body=none",
+        "/v2/_emulator/status/422",
+    ] {
+        let direct = direct(&stack, path).await;
+        let proxied = stack.get(&format!("{PREFIX}{path}")).await;
+        assert_eq!(proxied.status, direct.status, "{path}");
+        assert_eq!(proxied.body, direct.body, "{path}");
+        for (name, value) in &direct.headers {
+            if name != "date" {
+                assert_eq!(proxied.headers.get(name), Some(value), "{path}: {name}");
+            }
+        }
+    }
+}
+
+/// `path` straight from the emulator, with the real key.
+async fn direct(stack: &Stack, path: &str) -> Reply {
+    let request = Request::get(format!("{}{path}", stack.emulator.base_url()))
+        .header("authorization", format!("Bearer {API_KEY}"))
+        .body(empty())
+        .unwrap();
+    let response = stack.client.request(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body: body.collect().await.unwrap().to_bytes(),
+    }
+}
 
 /// An upstream that answers every connection with `response`, verbatim, and reports each
 /// request head it read.
