@@ -10,6 +10,7 @@ mod hygiene;
 mod layout;
 mod metrics;
 mod rate_limits;
+mod reflection;
 mod replicas;
 mod routing;
 mod scopes;
