@@ -317,8 +317,7 @@ impl Proxy {
         // this proxy exists to keep from it: out of the headers now, out of the body as it
         // streams.
         let credential = authenticated.credential;
-        facts.header_redactions =
-            redact::redact_headers(&mut parts.headers, credential.key_patterns());
+        facts.header_redactions = redact::redact_head(&mut parts, credential.key_patterns());
         parts.version = Version::HTTP_11;
         if let Some((limit, remaining)) = budget {
             parts

@@ -1,15 +1,25 @@
-//! The response's headers (and trailers): what must never be sent back, and whether the body
-//! can be scanned at all.
+//! The response's head (headers, the reason phrase) and trailers: what must never be sent
+//! back, and whether the body can be scanned at all.
 
 use auth::KeyPatterns;
 use bytes::Bytes;
 use http::header::{AUTHORIZATION, CONTENT_ENCODING, PROXY_AUTHORIZATION, TRANSFER_ENCODING};
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{Extensions, HeaderMap, HeaderName, HeaderValue};
+use hyper::ext::ReasonPhrase;
 
 use super::stream::fill_marker;
 
 /// What replaces the key in a header value (no length to keep there).
 const MARKER: &[u8] = b"[redacted]";
+
+/// Takes the key out of a response head: its headers ([`redact_headers`]) and the reason
+/// phrase. hyper keeps an upstream's non-canonical reason phrase (`401 Bad key KEY…`) in the
+/// response's extensions and writes it back on the client's HTTP/1.1 status line, one more
+/// place an upstream can reflect the key; it becomes `[redacted]` there too. Returns how many
+/// occurrences were taken out.
+pub(crate) fn redact_head(head: &mut http::response::Parts, patterns: &KeyPatterns) -> u64 {
+    redact_headers(&mut head.headers, patterns) + redact_reason(&mut head.extensions, patterns)
+}
 
 /// Drops `Authorization` and `Proxy-Authorization` (a response has no use for either, and an
 /// upstream that sends one back most likely echoes the key) and replaces each form of the key
@@ -37,9 +47,12 @@ pub fn redact_headers(headers: &mut HeaderMap, patterns: &KeyPatterns) -> u64 {
             continue;
         }
         if let Some((redacted, count)) = replaced(patterns, value.as_bytes()) {
-            let sensitive = value.is_sensitive();
+            // Header bytes with visible ASCII put in place of others: always a valid value.
+            // Should it not be, the whole value goes.
+            let mut redacted = HeaderValue::from_maybe_shared(Bytes::from(redacted))
+                .unwrap_or(HeaderValue::from_static("[redacted]"));
+            redacted.set_sensitive(value.is_sensitive());
             *value = redacted;
-            value.set_sensitive(sensitive);
             found += count;
         }
     }
@@ -52,6 +65,29 @@ pub fn redact_headers(headers: &mut HeaderMap, patterns: &KeyPatterns) -> u64 {
         }
     }
     found
+}
+
+/// The reason phrase with the key replaced; dropped (the client gets the canonical one) should
+/// the result not be a valid reason phrase.
+fn redact_reason(extensions: &mut Extensions, patterns: &KeyPatterns) -> u64 {
+    let Some(reason) = extensions.get::<ReasonPhrase>() else {
+        return 0;
+    };
+    if patterns.shortest() == 0 || reason.as_bytes().len() < patterns.shortest() {
+        return 0;
+    }
+    let Some((redacted, count)) = replaced(patterns, reason.as_bytes()) else {
+        return 0;
+    };
+    match ReasonPhrase::try_from(redacted) {
+        Ok(reason) => {
+            extensions.insert(reason);
+        }
+        Err(_) => {
+            extensions.remove::<ReasonPhrase>();
+        }
+    }
+    count
 }
 
 /// Whether the body is sent under a coding that hides its bytes from the scan: a
@@ -77,7 +113,7 @@ fn count(patterns: &KeyPatterns, value: &[u8]) -> u64 {
 }
 
 /// `value` with each form of the key replaced, and how many were; `None` when none occurs.
-fn replaced(patterns: &KeyPatterns, value: &[u8]) -> Option<(HeaderValue, u64)> {
+fn replaced(patterns: &KeyPatterns, value: &[u8]) -> Option<(Vec<u8>, u64)> {
     let mut current: Option<Vec<u8>> = None;
     let mut count = 0;
     for finder in patterns.finders() {
@@ -98,12 +134,7 @@ fn replaced(patterns: &KeyPatterns, value: &[u8]) -> Option<(HeaderValue, u64)> 
         out.extend_from_slice(&haystack[rest..]);
         current = Some(out);
     }
-    let redacted = current?;
-    // Header bytes with visible ASCII put in place of others: always a valid value. Should it
-    // not be, the whole value goes.
-    let value = HeaderValue::from_maybe_shared(Bytes::from(redacted))
-        .unwrap_or(HeaderValue::from_static("[redacted]"));
-    Some((value, count))
+    current.map(|redacted| (redacted, count))
 }
 
 /// `[redacted]`, unless the form occurs in it (a key such as `red`): then a same-length marker,
@@ -206,6 +237,27 @@ mod tests {
         let mut headers = map(&[("authorization", "Bearer something-else".to_owned())]);
         assert_eq!(redact(KEY, &mut headers), 0);
         assert!(headers.is_empty());
+    }
+
+    #[test]
+    fn a_key_in_the_reason_phrase_becomes_redacted() {
+        let credential = credential(KEY);
+        let reason = format!("Invalid key Bearer {KEY}");
+        let (mut head, ()) = http::Response::new(()).into_parts();
+        head.extensions
+            .insert(ReasonPhrase::try_from(reason.as_bytes()).unwrap());
+        assert_eq!(redact_head(&mut head, credential.key_patterns()), 1);
+        let reason = head.extensions.get::<ReasonPhrase>().unwrap();
+        assert_eq!(reason.as_bytes(), b"Invalid key Bearer [redacted]");
+        let (mut plain, ()) = http::Response::new(()).into_parts();
+        plain
+            .extensions
+            .insert(ReasonPhrase::from_static(b"Quite Unusual"));
+        assert_eq!(redact_head(&mut plain, credential.key_patterns()), 0);
+        assert_eq!(
+            plain.extensions.get::<ReasonPhrase>().unwrap().as_bytes(),
+            b"Quite Unusual"
+        );
     }
 
     #[test]

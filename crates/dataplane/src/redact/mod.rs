@@ -5,7 +5,7 @@
 //! function code. Every upstream response passes through here on its way back:
 //!
 //! - `headers`: `Authorization` and `Proxy-Authorization` are dropped, and each form of the key
-//!   in any other header value (trailers too) becomes `[redacted]`; `is_encoded` tells a body
+//!   in any other header value (trailers too) and in the reason phrase becomes `[redacted]`; `is_encoded` tells a body
 //!   under a content coding apart, which no byte scan could read (the proxy asks the upstream
 //!   for `identity` and refuses an answer encoded anyway);
 //! - `stream`: the body is scanned as it streams; each form of the key becomes a marker of the
@@ -26,6 +26,6 @@ mod stream;
 mod testing;
 
 pub(crate) use body::{RedactingBody, Redactions};
-pub(crate) use headers::is_encoded;
 pub use headers::redact_headers;
+pub(crate) use headers::{is_encoded, redact_head};
 pub use stream::Scanner;

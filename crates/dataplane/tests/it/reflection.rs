@@ -139,6 +139,25 @@ async fn an_authorization_response_header_is_dropped() {
 }
 
 #[tokio::test]
+async fn a_key_in_the_upstreams_reason_phrase_becomes_redacted() {
+    let (addr, _seen) = canned_upstream(
+        "HTTP/1.1 401 Bad key Bearer KEYreal-upstream-key-0001\r\nContent-Length: 2\r\n\r\n{}",
+    )
+    .await;
+    let stack = stack_for(addr).await;
+    let raw = stack
+        .raw(&format!(
+            "GET {PREFIX}/balance HTTP/1.1\r\nHost: proxy\r\nAuthorization: Bearer {}\r\n\
+             Connection: close\r\n\r\n",
+            stack.token
+        ))
+        .await;
+    let status_line = raw.lines().next().unwrap_or_default();
+    assert_eq!(status_line, "HTTP/1.1 401 Bad key Bearer [redacted]");
+    assert!(!raw.contains(API_KEY), "{raw}");
+}
+
+#[tokio::test]
 async fn a_key_with_json_specials_is_masked_raw_and_escaped() {
     const ODD_KEY: &str = r#"KEY"odd\key/0001"#;
     let stack = Stack::start_with(Options {
