@@ -1,12 +1,19 @@
 //! The cached hot path end to end over loopback (client → proxy → in-process upstream), with
 //! the direct call to the upstream as the floor, plus token verification on a miss and a hit
-//! and a credential lookup on a hit, route parsing and header rewriting.
-//! `cargo bench -p binding-proxy-benches`.
+//! and a credential lookup on a hit, route parsing, header rewriting and the scan of responses
+//! for a reflected key. `cargo bench -p binding-proxy-benches`.
 
 use std::hint::black_box;
+use std::sync::Arc;
 
+use auth::Credential;
 use binding_proxy_benches::{BenchStack, now};
-use criterion::{Criterion, criterion_group, criterion_main};
+use bytes::Bytes;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use dataplane::__private::{Scanner, redact_headers};
+
+/// A key of the upstream's shape and length (`KEY` + 57 characters).
+const KEY: &str = "KEY0190A2B3C4D5E6F7A8B9C0D1E2F3A4_ZxYwVuTsRqPoNmLkJiHgFeDcBa9";
 
 fn hot_path(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -141,6 +148,7 @@ fn headers(c: &mut Criterion) {
     ]);
     let key = http::HeaderValue::from_static("Bearer KEY0123456789ABCDEF");
     let request_id = http::HeaderValue::from_static("e047f2fb-9310-456d-b57b-4c272d368332");
+    let credential = credential(KEY);
     let mut group = c.benchmark_group("headers");
     group.bench_function("clone_only", |b| {
         b.iter(|| black_box(request.clone()));
@@ -180,7 +188,92 @@ fn headers(c: &mut Criterion) {
             headers
         });
     });
+    group.bench_function("strip_and_redact_response", |b| {
+        b.iter(|| {
+            let mut headers = response.clone();
+            dataplane::__private::strip_hop_by_hop(&mut headers);
+            redact_headers(&mut headers, credential.key_patterns());
+            headers
+        });
+    });
     group.finish();
+}
+
+/// The scan of a response body for the organization's key (`dataplane::__private::Scanner`,
+/// as every upstream body gets it): a small JSON body whole (the cached request's case, the
+/// scanner's set-up included), and 1 MiB of JSON text and of binary bytes in 64 KiB chunks,
+/// and of JSON text in 1 KiB chunks (each chunk's held-back tail costs more per byte there).
+fn redact(c: &mut Criterion) {
+    let credential = credential(KEY);
+    let small = Bytes::from_static(
+        br#"{"data":{"balance":"300.00","currency":"USD","record_type":"balance"}}"#,
+    );
+    let mut group = c.benchmark_group("redact");
+    group.bench_function("scan_small_json_body", |b| {
+        b.iter(|| {
+            let mut scanner = Scanner::new(Arc::clone(&credential));
+            scanner.push(black_box(small.clone()), true)
+        });
+    });
+    group.finish();
+
+    const MIB: usize = 1024 * 1024;
+    let record = br#"{"record_type":"message","id":"40385f64-5717-4562-b3fc-2c963f66afa6","from":{"phone_number":"+18445550001","carrier":"Telnyx"},"to":[{"phone_number":"+18665550001","status":"queued"}],"text":"Hello, world! Your code is 424242.","encoding":"GSM-7","parts":1,"cost":{"amount":"0.0051","currency":"USD"}},"#;
+    let json: Bytes = record
+        .iter()
+        .copied()
+        .cycle()
+        .take(MIB)
+        .collect::<Vec<u8>>()
+        .into();
+    let binary: Bytes = (0..MIB)
+        .map(|i| (i % 251) as u8)
+        .collect::<Vec<u8>>()
+        .into();
+    let mut group = c.benchmark_group("redact_per_mib");
+    group.throughput(Throughput::Bytes(MIB as u64));
+    for (name, body, chunk) in [
+        ("json_64_kib_chunks", &json, 64 * 1024),
+        ("binary_64_kib_chunks", &binary, 64 * 1024),
+        ("json_1_kib_chunks", &json, 1024),
+    ] {
+        let chunks: Vec<Bytes> = (0..body.len())
+            .step_by(chunk)
+            .map(|at| body.slice(at..(at + chunk).min(body.len())))
+            .collect();
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut scanner = Scanner::new(Arc::clone(&credential));
+                let last = chunks.len() - 1;
+                for (index, chunk) in chunks.iter().enumerate() {
+                    black_box(scanner.push(chunk.clone(), index == last));
+                }
+                black_box(scanner.finish())
+            });
+        });
+    }
+    group.finish();
+}
+
+/// A cached credential for a binding whose upstream key is `key`.
+fn credential(key: &str) -> Arc<Credential> {
+    let record = store::BindingCredential {
+        binding: store::Binding {
+            id: "b-bench".to_owned(),
+            org_id: "org-bench".to_owned(),
+            generation: 1,
+            scopes: Vec::new(),
+            rate_limit: None,
+            api_key_hint: String::new(),
+            previous_generation: None,
+            previous_generation_expires_at: None,
+            created_at: 0,
+            updated_at: 0,
+        },
+        api_key: store::Secret::from(key.to_owned()),
+        revoked_jtis: Vec::new(),
+    };
+    Arc::new(Credential::from_store(record).expect("a key that is a header value"))
 }
 
 fn header_map(pairs: &[(&'static str, &'static str)]) -> http::HeaderMap {
@@ -195,5 +288,5 @@ fn header_map(pairs: &[(&'static str, &'static str)]) -> http::HeaderMap {
         .collect()
 }
 
-criterion_group!(benches, hot_path, route, headers);
+criterion_group!(benches, hot_path, route, headers, redact);
 criterion_main!(benches);

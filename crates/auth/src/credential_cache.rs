@@ -11,13 +11,15 @@ use store::{BindingCredential, RateLimit, StoreError, StoreHandle};
 use zeroize::Zeroizing;
 
 use crate::AuthError;
+use crate::key_patterns::KeyPatterns;
 use crate::metrics::AuthMetrics;
 
 /// How many times a load is repeated when an invalidation raced with it.
 const MAX_LOAD_ATTEMPTS: usize = 3;
 
 /// A binding resolved for forwarding: who it belongs to, which generations and scopes it
-/// accepts, and the upstream `Authorization` value, built once per load.
+/// accepts, the upstream `Authorization` value and the key's search patterns, built once per
+/// load.
 pub struct Credential {
     /// Binding id (`bid`).
     pub binding_id: String,
@@ -34,6 +36,7 @@ pub struct Credential {
     /// Rate limit override.
     pub rate_limit: Option<RateLimit>,
     upstream_authorization: HeaderValue,
+    key_patterns: KeyPatterns,
     revoked_jtis: HashSet<String>,
 }
 
@@ -60,6 +63,7 @@ impl Credential {
         let mut upstream_authorization = HeaderValue::from_bytes(&value)
             .map_err(|_| "stored upstream api key is not a valid header value")?;
         upstream_authorization.set_sensitive(true);
+        let key_patterns = KeyPatterns::new(key);
         Ok(Self {
             binding_id: binding.id,
             org_id: binding.org_id,
@@ -69,6 +73,7 @@ impl Credential {
             scopes: binding.scopes,
             rate_limit: binding.rate_limit,
             upstream_authorization,
+            key_patterns,
             revoked_jtis: revoked_jtis.into_iter().collect(),
         })
     }
@@ -76,6 +81,12 @@ impl Credential {
     /// The upstream `Authorization` value (`Bearer <key>`), marked sensitive. Never log it.
     pub fn upstream_authorization(&self) -> &HeaderValue {
         &self.upstream_authorization
+    }
+
+    /// The forms of the upstream key a response is scanned for before it reaches the function
+    /// (an upstream that reflects the request's `Authorization` would otherwise hand it over).
+    pub fn key_patterns(&self) -> &KeyPatterns {
+        &self.key_patterns
     }
 
     /// Whether the token with this `jti` was revoked.
@@ -107,6 +118,7 @@ impl fmt::Debug for Credential {
             .field("scopes", &self.scopes)
             .field("rate_limit", &self.rate_limit)
             .field("upstream_authorization", &"[redacted]")
+            .field("key_patterns", &self.key_patterns)
             .field("revoked_jtis", &self.revoked_jtis.len())
             .finish()
     }

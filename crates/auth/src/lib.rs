@@ -2,11 +2,11 @@
 //!
 //! Exports the error codes and document shared by both listeners ([`error_document`]), token
 //! [`Claims`], the signing [`Keyring`], the [`Verifier`] (verified-token cache), the
-//! [`CredentialCache`], the [`Authenticator`] the data plane calls per request, the token
-//! [`Issuer`] the admin API mints with, [`follow_changes`] to keep caches current, and the
-//! `[tokens]`, `[cache]` and `[scopes]` settings. [`scope`] matches paths to scopes; [`percent`]
-//! reads `%XX` escapes for it and for the data plane's target check, so both agree on what a
-//! path means.
+//! [`CredentialCache`] (each [`Credential`] with its key's [`KeyPatterns`]), the
+//! [`Authenticator`] the data plane calls per request, the token [`Issuer`] the admin API mints
+//! with, [`follow_changes`] to keep caches current, and the `[tokens]`, `[cache]` and
+//! `[scopes]` settings. [`scope`] matches paths to scopes; [`percent`] reads `%XX` escapes for
+//! it and for the data plane's target check, so both agree on what a path means.
 //! No SQL and no HTTP serving here: persistence goes through `store::Store`.
 
 mod authenticate;
@@ -18,6 +18,7 @@ pub mod error_document;
 mod follow;
 mod issue;
 mod jose_header;
+mod key_patterns;
 mod keyring;
 mod metrics;
 pub mod percent;
@@ -33,6 +34,7 @@ pub use error::AuthError;
 pub use error_document::{ErrorCode, ErrorDocument, error_json};
 pub use follow::follow_changes;
 pub use issue::{IssueError, IssueRequest, IssuedToken, Issuer, MAX_FUNCTION_ID_LEN};
+pub use key_patterns::KeyPatterns;
 pub use keyring::Keyring;
 pub use metrics::AuthMetrics;
 pub use settings::{CacheSettings, Prefixes, RawCacheSettings, RawScopes, RawTokenSettings};

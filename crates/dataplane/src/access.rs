@@ -16,12 +16,14 @@ use http_body_util::Either;
 
 use crate::body::LocalBody;
 use crate::metrics::Series;
+use crate::redact::{RedactingBody, Redactions};
 use crate::request_id::RequestId;
 use crate::route::Route;
 use crate::upstream::{Upload, UpstreamBody};
 
-/// The body of every data-plane response: the upstream's, streamed, or one the proxy wrote.
-pub(crate) type ProxyBody = Either<UpstreamBody, LocalBody>;
+/// The body of every data-plane response: the upstream's, streamed and scanned for the key,
+/// or one the proxy wrote.
+pub(crate) type ProxyBody = Either<RedactingBody<UpstreamBody>, LocalBody>;
 
 /// What the access log reports about a request, filled in as the request progresses.
 #[derive(Default)]
@@ -34,6 +36,8 @@ pub(crate) struct Facts {
     pub(crate) upstream: Option<Duration>,
     /// Request body bytes streamed upstream; set when the request is sent.
     pub(crate) uploaded: Option<Arc<Upload>>,
+    /// Occurrences of the key taken out of the upstream's response headers.
+    pub(crate) header_redactions: u64,
 }
 
 /// A request counted in flight; the count drops with this guard, however the request ends
@@ -67,8 +71,9 @@ pub(crate) struct Record {
 
 impl Record {
     /// Logs the access line and records the metrics. `completed`: the body was sent to its
-    /// end (false: the client went away or the upstream body failed mid-stream).
-    fn finish(self, bytes_out: u64, completed: bool) {
+    /// end (false: the client went away or the upstream body failed mid-stream). `body`: what
+    /// the response body and its trailers had taken out.
+    fn finish(self, bytes_out: u64, completed: bool, body: Redactions) {
         let duration = self.started.elapsed();
         let bytes_in = self
             .facts
@@ -88,6 +93,23 @@ impl Record {
         );
         let claims = self.facts.claims.as_deref();
         let _entered = self.span.enter();
+        let redactions = Redactions {
+            headers: self.facts.header_redactions + body.headers,
+            ..body
+        };
+        if redactions.any() {
+            series.redacted(redactions);
+            // The key was on its way to the function; say whose and where, never the key.
+            tracing::warn!(
+                request_id = self.request_id.as_str(),
+                org_id = claims.map(|c| c.sub.as_str()),
+                api_group = route.map(Route::api_group),
+                status = self.status.as_u16(),
+                header_redactions = redactions.headers,
+                body_redactions = redactions.body,
+                "the upstream's response carried the organization's key; redacted"
+            );
+        }
         // Never the query string, a token or a key.
         tracing::info!(
             target: "binding_proxy::access",
@@ -131,7 +153,11 @@ impl AccessBody {
 
     fn finish(&mut self, completed: bool) {
         if let Some(record) = self.record.take() {
-            record.finish(self.bytes_out, completed);
+            let redactions = match &self.inner {
+                Either::Left(upstream) => upstream.redactions(),
+                Either::Right(_) => Redactions::default(),
+            };
+            record.finish(self.bytes_out, completed, redactions);
         }
     }
 }

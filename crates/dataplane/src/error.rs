@@ -52,6 +52,11 @@ pub(crate) enum UpstreamError {
     /// A small answer (read whole before its head is sent) was cut off or stalled.
     #[error("upstream answer cut off")]
     Cut(#[source] BodyError),
+    /// The upstream answered with a body under a content (or transfer) coding although it was
+    /// asked for `identity`: the body cannot be checked for the organization's key, so it is
+    /// not passed on.
+    #[error("upstream answered in a content coding the proxy cannot check")]
+    Encoded,
 }
 
 /// Why an upstream response body ended before it was complete.
@@ -175,6 +180,7 @@ impl Refusal {
                     (ErrorCode::UpstreamFailed, Retry::Never)
                 }
                 UpstreamError::Timeout => (ErrorCode::UpstreamTimeout, Retry::Never),
+                UpstreamError::Encoded => (ErrorCode::UpstreamFailed, Retry::Never),
             },
         }
     }
@@ -256,6 +262,18 @@ mod tests {
         assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
         assert_eq!(response.headers()[X_SHOULD_RETRY], "false");
         assert_eq!(json["errors"][0]["code"], "upstream_timeout");
+    }
+
+    #[tokio::test]
+    async fn an_encoded_answer_is_an_upstream_failure_not_to_retry() {
+        let (response, json) = answer(Refusal::Upstream(UpstreamError::Encoded)).await;
+        assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(response.headers()[X_SHOULD_RETRY], "false");
+        assert_eq!(json["errors"][0]["code"], "upstream_failed");
+        assert_eq!(
+            json["errors"][0]["detail"],
+            "upstream answered in a content coding the proxy cannot check"
+        );
     }
 
     #[tokio::test]

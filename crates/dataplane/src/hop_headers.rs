@@ -5,8 +5,9 @@
 //! (`Transfer-Encoding` next to `Content-Length`) or leak proxy credentials.
 
 use http::HeaderValue;
-use http::header::{AUTHORIZATION, CONNECTION, HOST, HeaderMap, HeaderName, PROXY_AUTHENTICATE};
-use http::header::{PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+use http::header::UPGRADE;
+use http::header::{ACCEPT_ENCODING, AUTHORIZATION, CONNECTION, HOST, HeaderMap, HeaderName};
+use http::header::{PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING};
 
 use crate::headers::X_REQUEST_ID;
 
@@ -66,9 +67,16 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     }
 }
 
+/// The only content coding the proxy accepts from the upstream.
+const IDENTITY: HeaderValue = HeaderValue::from_static("identity");
+
 /// Turns a client's request headers into the upstream's: hop-by-hop headers out, the client's
 /// `Host` out (the upstream's comes from the URI), the function's token replaced by the
-/// organization's `authorization`, and the request id set.
+/// organization's `authorization`, `Accept-Encoding: identity`, and the request id set.
+///
+/// `identity`, whatever the client accepts: the response is scanned for a reflected key, and a
+/// compressed body cannot be (the function chooses `Accept-Encoding`; `gzip` would otherwise
+/// turn the scan off). Without the header any coding would be acceptable (RFC 9110 §12.5.3).
 pub fn rewrite_request_headers(
     headers: &mut HeaderMap,
     authorization: HeaderValue,
@@ -77,6 +85,7 @@ pub fn rewrite_request_headers(
     strip_hop_by_hop(headers);
     headers.remove(HOST);
     headers.insert(AUTHORIZATION, authorization);
+    headers.insert(ACCEPT_ENCODING, IDENTITY);
     headers.insert(X_REQUEST_ID, request_id);
 }
 
@@ -165,6 +174,7 @@ mod tests {
             ("connection", "keep-alive, x-hop"),
             ("x-hop", "1"),
             ("x-request-id", "client-id"),
+            ("accept-encoding", "gzip, deflate, br"),
             ("content-type", "application/json"),
         ]);
         rewrite_request_headers(
@@ -172,8 +182,9 @@ mod tests {
             HeaderValue::from_static("Bearer real-key"),
             HeaderValue::from_static("req-1"),
         );
-        assert_eq!(headers.len(), 3, "{headers:?}");
+        assert_eq!(headers.len(), 4, "{headers:?}");
         assert_eq!(headers[AUTHORIZATION], "Bearer real-key");
+        assert_eq!(headers[ACCEPT_ENCODING], "identity");
         assert_eq!(headers[X_REQUEST_ID], "req-1");
         assert_eq!(headers[CONTENT_TYPE], "application/json");
     }

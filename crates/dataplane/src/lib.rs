@@ -18,6 +18,7 @@ mod hop_headers;
 mod metrics;
 mod proxy;
 mod rate_limit;
+mod redact;
 mod request_id;
 mod route;
 mod server;
@@ -46,6 +47,7 @@ pub mod __private {
     pub use crate::forwarded::{ClientAddr, rewrite as rewrite_forwarded};
     pub use crate::hop_headers::{rewrite_request_headers, strip_hop_by_hop};
     pub use crate::proxy::upstream_tasks;
+    pub use crate::redact::{Scanner, redact_headers};
     pub use crate::route::{Route, RouteError};
     pub use crate::target::TargetProblem;
 }

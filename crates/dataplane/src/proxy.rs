@@ -11,11 +11,13 @@
 //! 7. authentication: the token verified, the binding's credential resolved;
 //! 8. scope: the binding's scopes, narrowed by the token's, must open the path;
 //! 9. rate limit: the organization's budget (429 over it);
-//! 10. upstream exchange: hop-by-hop headers and `Host` out, `Authorization` swapped, the
-//!     body streamed up within `max_body_bytes`, the response head awaited within the
-//!     response timeout;
-//! 11. the answer streamed back: hop-by-hop headers stripped, `X-RateLimit-*` added; the
-//!     access line and the metrics are written when its body ends.
+//! 10. upstream exchange: hop-by-hop headers and `Host` out, `Authorization` swapped,
+//!     `Accept-Encoding: identity`, the body streamed up within `max_body_bytes`, the response
+//!     head awaited within the response timeout; an answer whose body is encoded anyway is
+//!     refused (the key scan cannot read it);
+//! 11. the answer streamed back: hop-by-hop headers stripped, the organization's key taken
+//!     out of its headers and body wherever the upstream reflected it (`redact`),
+//!     `X-RateLimit-*` added; the access line and the metrics are written when its body ends.
 //!
 //! Steps 2–9 decide their refusals before a byte goes upstream; every refusal is answered
 //! with the error document and its status (`error`).
@@ -42,6 +44,7 @@ use crate::health::{self, Readiness};
 use crate::hop_headers;
 use crate::metrics::{ClientConnectionCounters, DataplaneMetrics, Series};
 use crate::rate_limit::{Decision, RateLimiters};
+use crate::redact::{self, RedactingBody};
 use crate::request_id::RequestId;
 use crate::route::{Route, RouteError};
 use crate::settings::DataplaneSettings;
@@ -220,14 +223,14 @@ impl Proxy {
     }
 
     /// Checks, authenticates and forwards; returns the upstream response with hop-by-hop
-    /// headers removed.
+    /// headers removed and the organization's key taken out of it.
     async fn forward(
         &self,
         request: Request<Incoming>,
         client: &ClientAddr,
         request_id: &RequestId,
         facts: &mut Facts,
-    ) -> Result<Response<UpstreamBody>, Refusal> {
+    ) -> Result<Response<RedactingBody<UpstreamBody>>, Refusal> {
         if request.method() == Method::CONNECT {
             return Err(Refusal::MethodNotAllowed);
         }
@@ -335,6 +338,11 @@ impl Proxy {
         facts.upstream = Some(sent.elapsed());
 
         let (mut parts, mut body) = response.into_parts();
+        // Asked for `identity`, an upstream that compresses anyway sends bytes no scan can
+        // check for the key: refused, not passed on unread.
+        if !http_body::Body::is_end_stream(&body) && redact::is_encoded(&parts.headers) {
+            return Err(Refusal::Upstream(UpstreamError::Encoded));
+        }
         // A small answer is read whole before its head goes out: if the upstream cuts it off,
         // the client gets a 502 that tells the SDKs not to retry, not a truncated 200 they
         // would send again.
@@ -348,6 +356,11 @@ impl Proxy {
                 .map_err(|err| Refusal::Upstream(UpstreamError::Cut(err)))?;
         }
         hop_headers::strip_hop_by_hop(&mut parts.headers);
+        // An upstream that echoes the request's Authorization would hand the function the key
+        // this proxy exists to keep from it: out of the headers now, out of the body as it
+        // streams.
+        let credential = authenticated.credential;
+        facts.header_redactions = redact::redact_head(&mut parts, credential.key_patterns());
         parts.version = Version::HTTP_11;
         if let Some((limit, remaining)) = budget {
             parts
@@ -357,7 +370,10 @@ impl Proxy {
                 .headers
                 .insert(X_RATELIMIT_REMAINING, HeaderValue::from(remaining));
         }
-        Ok(Response::from_parts(parts, body))
+        Ok(Response::from_parts(
+            parts,
+            RedactingBody::new(body, credential),
+        ))
     }
 }
 

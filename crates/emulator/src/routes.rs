@@ -26,6 +26,7 @@ enum Route<'a> {
     Sink,
     Source,
     Delay,
+    EchoAuth,
     Status { code: &'a str },
 }
 
@@ -38,6 +39,7 @@ impl<'a> Route<'a> {
             "_emulator/sink" => Self::Sink,
             "_emulator/source" => Self::Source,
             "_emulator/delay" => Self::Delay,
+            "_emulator/echo_auth" => Self::EchoAuth,
             _ => {
                 if let Some(code) = rest.strip_prefix("_emulator/status/") {
                     return Some(Self::Status { code });
@@ -137,6 +139,7 @@ async fn answer(
             test_routes::source(query)
         }
         Route::Delay => test_routes::delay(query).await,
+        Route::EchoAuth => test_routes::echo_auth(&parts.headers, query),
         Route::Status { code } => test_routes::status(code, query),
     }
 }

@@ -12,12 +12,21 @@
 //!   `Retry-After` / `Retry-After-Ms` headers carrying the given values verbatim.
 //! - `ANY /v2/_emulator/delay?ms=N`: waits `N` ms (at most 600000), then answers 200
 //!   `{"data":{"delayed_ms":N}}`.
+//! - `ANY /v2/_emulator/echo_auth?body=B&headers=H&padding=P&chunk_bytes=C&chunk_delay_ms=D`:
+//!   reflects the request's `Authorization` value, as careless APIs do, so a proxy's redaction
+//!   can be tested. `body`: `text` (default; 200 `text/plain`, `P` dots then
+//!   `you sent Authorization: <value>\n`), `json` (200 `{"data":{"padding":"<P dots>",
+//!   "authorization":"<value>"}}`), `detail` (401, the error document with the value in its
+//!   `detail`), `none` (200 `{"data":{"echoed":true}}`). `headers`: a comma-separated list of
+//!   `x-echo-auth` (`X-Echo-Auth: <value>`), `www-authenticate` (a `Bearer` challenge quoting the
+//!   value), `authorization` (a response header `Authorization: <value>`). With `C`, the body is
+//!   sent in `C`-byte chunks (`D` ms apart, default 0) under its `Content-Length`.
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderValue};
-use http::{Response, StatusCode};
+use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
+use http::{HeaderMap, HeaderName, Response, StatusCode};
 use http_body::Frame;
 use http_body_util::{BodyExt, StreamBody};
 use serde_json::json;
@@ -31,6 +40,8 @@ const DEFAULT_CHUNK_BYTES: u64 = 65_536;
 const MAX_CHUNK_BYTES: u64 = 16 * 1024 * 1024;
 const MAX_CHUNK_DELAY_MS: u64 = 60_000;
 const MAX_DELAY_MS: u64 = 600_000;
+const MAX_PADDING: u64 = 1024 * 1024;
+const X_ECHO_AUTH: HeaderName = HeaderName::from_static("x-echo-auth");
 /// The period of the source's byte pattern; prime, so it never lines up with chunk sizes.
 const PATTERN_PERIOD: usize = 251;
 
@@ -108,6 +119,115 @@ pub(crate) async fn delay(query: Query<'_>) -> Answer {
         StatusCode::OK,
         &json!({ "data": { "delayed_ms": ms } }),
     ))
+}
+
+/// Reflects the request's `Authorization` in the body and headers asked for.
+pub(crate) fn echo_auth(request: &HeaderMap, query: Query<'_>) -> Answer {
+    let value = request
+        .get(AUTHORIZATION)
+        .map(HeaderValue::as_bytes)
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(value);
+    let padding = "."
+        .repeat(usize::try_from(query.get_u64("padding", 0..=MAX_PADDING, Some(0))?).unwrap_or(0));
+    let (status, content_type, body) = match query.get("body")?.as_deref().unwrap_or("text") {
+        "text" => (
+            StatusCode::OK,
+            "text/plain",
+            format!("{padding}you sent Authorization: {text}\n"),
+        ),
+        "json" => (
+            StatusCode::OK,
+            "application/json",
+            json!({ "data": { "padding": padding, "authorization": text } }).to_string(),
+        ),
+        "detail" => (
+            StatusCode::UNAUTHORIZED,
+            "application/json",
+            json!({ "errors": [{
+                "code": "10009",
+                "title": "Authentication failed",
+                "detail": format!("{padding}the key in Authorization: {text} is not allowed"),
+            }] })
+            .to_string(),
+        ),
+        "none" => (
+            StatusCode::OK,
+            "application/json",
+            json!({ "data": { "echoed": true } }).to_string(),
+        ),
+        _ => {
+            return Err(Problem::InvalidParameter {
+                parameter: "body",
+                reason: "must be text, json, detail or none",
+            });
+        }
+    };
+    let chunk_bytes = query.get_u64("chunk_bytes", 1..=MAX_CHUNK_BYTES, Some(0))?;
+    let delay_ms = query.get_u64("chunk_delay_ms", 0..=MAX_CHUNK_DELAY_MS, Some(0))?;
+    let length = body.len();
+    let mut response =
+        reply::with_status(status, chunked(Bytes::from(body), chunk_bytes, delay_ms));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(length));
+    let reflected = || HeaderValue::from_bytes(value).unwrap_or(HeaderValue::from_static(""));
+    for channel in query
+        .get("headers")?
+        .unwrap_or_default()
+        .split(',')
+        .filter(|channel| !channel.is_empty())
+    {
+        match channel {
+            "x-echo-auth" => {
+                headers.insert(X_ECHO_AUTH, reflected());
+            }
+            "authorization" => {
+                headers.insert(AUTHORIZATION, reflected());
+            }
+            "www-authenticate" => {
+                let challenge = format!(
+                    r#"Bearer realm="emulator", error="invalid_token", error_description="rejected {text}""#
+                );
+                headers.insert(
+                    WWW_AUTHENTICATE,
+                    HeaderValue::try_from(challenge).unwrap_or(HeaderValue::from_static("Bearer")),
+                );
+            }
+            _ => {
+                return Err(Problem::InvalidParameter {
+                    parameter: "headers",
+                    reason: "lists only x-echo-auth, www-authenticate and authorization",
+                });
+            }
+        }
+    }
+    Ok(response)
+}
+
+/// `body` whole (`chunk_bytes` 0) or in frames of `chunk_bytes`, `delay_ms` apart.
+fn chunked(body: Bytes, chunk_bytes: u64, delay_ms: u64) -> ResponseBody {
+    if chunk_bytes == 0 {
+        return http_body_util::Full::new(body).boxed_unsync();
+    }
+    let chunk_len = usize::try_from(chunk_bytes).unwrap_or(usize::MAX);
+    let delay = Duration::from_millis(delay_ms);
+    let frames =
+        futures_util::stream::unfold((body, 0_usize), move |(mut rest, sent)| async move {
+            if rest.is_empty() {
+                return None;
+            }
+            if sent > 0 && !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            let chunk = rest.split_to(chunk_len.min(rest.len()));
+            let sent = sent + chunk.len();
+            Some((
+                Ok::<_, std::convert::Infallible>(Frame::data(chunk)),
+                (rest, sent),
+            ))
+        });
+    StreamBody::new(frames).boxed_unsync()
 }
 
 fn header_value(query: Query<'_>, name: &'static str) -> Result<Option<HeaderValue>, Problem> {

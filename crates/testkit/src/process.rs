@@ -11,7 +11,7 @@ use http::{Method, StatusCode};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 use crate::client::{HttpClient, Reply};
 
@@ -57,6 +57,8 @@ pub struct ProxyProcess {
     pub admin: SocketAddr,
     dir: tempfile::TempDir,
     logs: Arc<RwLock<Vec<String>>>,
+    /// Bumped after each line is added to `logs`.
+    printed: Arc<watch::Sender<usize>>,
     http: HttpClient,
 }
 
@@ -103,6 +105,7 @@ impl ProxyProcess {
         }
         let mut child = command.spawn().expect("spawn the binding-proxy binary");
         let logs = Arc::new(RwLock::new(Vec::new()));
+        let printed = Arc::new(watch::Sender::new(0_usize));
         let (addr_tx, mut addr_rx) = mpsc::unbounded_channel();
         let stderr = child.stderr.take().expect("piped stderr");
         let stdout = child.stdout.take().expect("piped stdout");
@@ -114,6 +117,7 @@ impl ProxyProcess {
             (Box::new(stdout), false),
         ] {
             let logs = logs.clone();
+            let printed = Arc::clone(&printed);
             let addr_tx = addr_tx.clone();
             tokio::spawn(async move {
                 let mut lines = BufReader::new(stream).lines();
@@ -128,6 +132,7 @@ impl ProxyProcess {
                         ));
                     }
                     logs.write().expect("log lock").push(line);
+                    printed.send_modify(|count| *count += 1);
                 }
             });
         }
@@ -157,6 +162,7 @@ impl ProxyProcess {
             admin: admin.expect("admin address"),
             dir,
             logs,
+            printed,
             http: HttpClient::new(),
         }
     }
@@ -226,6 +232,28 @@ impl ProxyProcess {
     /// Every line the process printed so far.
     pub fn logs(&self) -> Vec<String> {
         self.logs.read().expect("log lock").clone()
+    }
+
+    /// The first line the process printed (so far, or within `limit`) that `matches`. Lines
+    /// reach the harness a little after the process writes them: this awaits each new one
+    /// instead of sleeping. Panics with the whole output when none matches in time.
+    pub async fn wait_for_log(&self, limit: Duration, matches: impl Fn(&str) -> bool) -> String {
+        let mut printed = self.printed.subscribe();
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if let Some(line) = self.logs().into_iter().find(|line| matches(line)) {
+                return line;
+            }
+            if !matches!(
+                tokio::time::timeout_at(deadline, printed.changed()).await,
+                Ok(Ok(()))
+            ) {
+                panic!(
+                    "no log line matched within {limit:?}; output:\n{}",
+                    self.logs().join("\n")
+                );
+            }
+        }
     }
 
     /// Calls the admin API with the harness admin token.

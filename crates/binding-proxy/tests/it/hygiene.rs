@@ -1,6 +1,6 @@
-//! Secrets hygiene, proven: a full scenario at the most verbose log level, then no log line,
-//! no response body or header (but the mint answer's own token), contains the real key, the
-//! admin token or a full JWT.
+//! Secrets hygiene, proven: a full scenario at the most verbose log level (an upstream that
+//! reflects the key among it), then no log line, no response body or header (but the mint
+//! answer's own token), contains the real key, the admin token or a full JWT.
 
 use bytes::Bytes;
 use http::{Method, StatusCode};
@@ -83,6 +83,22 @@ async fn full_scenario_at_trace_level_leaks_no_secret() {
             )
             .await,
     );
+    // An upstream that reflects the key it is sent, in its body and in three headers.
+    let reflected = stack
+        .http
+        .send(
+            Method::GET,
+            &stack.url(
+                "/v2/_emulator/echo_auth?body=detail&headers=x-echo-auth,www-authenticate,\
+                 authorization",
+            ),
+            &[("authorization", &auth)],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(reflected.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reflected.header("x-echo-auth"), Some("Bearer [redacted]"));
+    replies.push(reflected);
     // Refusals: a tampered token, an admin call with a wrong token.
     let tampered = format!("Bearer {}x", tokens[1]);
     replies.push(

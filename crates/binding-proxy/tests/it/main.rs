@@ -15,6 +15,7 @@ mod layout;
 mod metrics;
 mod path_params;
 mod rate_limits;
+mod reflection;
 mod replicas;
 mod routing;
 mod scopes;

@@ -15,7 +15,7 @@ const DOC: &str = include_str!("../../../../docs/metrics.md");
 /// Scrapes `/metrics` (no admin token). The access line and the request metrics are
 /// recorded when the response body ends, which can trail the client's last byte by a hair:
 /// scrape again (with a deadline) until nothing is in flight.
-async fn scrape(stack: &Stack) -> (Reply, BTreeMap<String, f64>) {
+pub(crate) async fn scrape(stack: &Stack) -> (Reply, BTreeMap<String, f64>) {
     let url = format!("{}/metrics", stack.proxy.admin_url());
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -42,7 +42,7 @@ fn samples(text: &str) -> BTreeMap<String, f64> {
         .collect()
 }
 
-fn value(samples: &BTreeMap<String, f64>, series: &str) -> f64 {
+pub(crate) fn value(samples: &BTreeMap<String, f64>, series: &str) -> f64 {
     *samples
         .get(series)
         .unwrap_or_else(|| panic!("no sample {series} in {samples:#?}"))

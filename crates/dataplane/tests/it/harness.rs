@@ -43,6 +43,16 @@ pub(crate) fn now() -> i64 {
     i64::try_from(secs).unwrap()
 }
 
+/// What the proxy sends in place of `key` in a body: `[redacted]` padded with `*` (or cut) to
+/// the key's length.
+pub(crate) fn masked(key: &str) -> String {
+    "[redacted]"
+        .chars()
+        .chain(std::iter::repeat('*'))
+        .take(key.len())
+        .collect()
+}
+
 pub(crate) fn empty() -> TestBody {
     Empty::new().boxed()
 }
@@ -67,6 +77,8 @@ pub(crate) struct Options {
     /// Responses declaring at most this many bytes are read whole first.
     pub(crate) buffer_small_responses: u64,
     pub(crate) body_idle_timeout: Duration,
+    /// The organization's upstream key, in the binding and in the emulator.
+    pub(crate) api_key: &'static str,
 }
 
 impl Default for Options {
@@ -86,6 +98,7 @@ impl Default for Options {
             upstream_ca_file: None,
             buffer_small_responses: 64 * 1024,
             body_idle_timeout: Duration::from_secs(30),
+            api_key: API_KEY,
         }
     }
 }
@@ -163,7 +176,7 @@ impl Stack {
             .create_binding(
                 NewBinding {
                     org_id: "org-1".to_owned(),
-                    api_key: Secret::from(API_KEY.to_owned()),
+                    api_key: Secret::from(options.api_key.to_owned()),
                     scopes: options
                         .binding_scopes
                         .iter()
@@ -196,7 +209,7 @@ impl Stack {
         let authenticator = Arc::new(Authenticator::new(verifier, credentials));
 
         let emulator = Emulator::spawn(EmulatorConfig {
-            api_keys: vec![API_KEY.to_owned()],
+            api_keys: vec![options.api_key.to_owned()],
             ..EmulatorConfig::default()
         })
         .await

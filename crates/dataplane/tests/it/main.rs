@@ -12,6 +12,7 @@ mod forwarding;
 mod harness;
 mod limits;
 mod pooling;
+mod reflection;
 mod refusals;
 mod scopes;
 mod shutdown;

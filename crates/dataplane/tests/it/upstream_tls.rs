@@ -24,7 +24,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-use crate::harness::{API_KEY, Options, PREFIX, Stack};
+use crate::harness::{API_KEY, Options, PREFIX, Stack, masked};
 
 /// A CA, and a leaf for 127.0.0.1 signed by it.
 pub(crate) struct Pki {
@@ -56,18 +56,20 @@ fn pki_for(name: SanType) -> Pki {
     }
 }
 
-/// What the TLS upstream saw: TCP connections, TLS handshakes completed, requests answered,
-/// and connections that ended after their handshake.
+/// What the TLS upstream saw: TCP connections, TLS handshakes completed, requests answered
+/// (and how many carried the real key), and connections that ended after their handshake.
 #[derive(Default)]
 pub(crate) struct Seen {
     tcp: AtomicUsize,
     connections: AtomicUsize,
     requests: AtomicUsize,
+    with_real_key: AtomicUsize,
     pub(crate) ended: watch::Sender<usize>,
 }
 
 /// A TLS upstream offering `alpn`; answers every request with the HTTP version, the
-/// `Authorization` it received, the path and the request body's length, as JSON.
+/// `Authorization` it received (as a careless API would), the path and the request body's
+/// length, as JSON.
 pub(crate) async fn tls_upstream(pki: &Pki, alpn: &[&[u8]]) -> (SocketAddr, Arc<Seen>) {
     let mut config = ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::aws_lc_rs::default_provider(),
@@ -109,6 +111,9 @@ pub(crate) async fn tls_upstream(pki: &Pki, alpn: &[&[u8]]) -> (SocketAddr, Arc<
                             .and_then(|v| v.to_str().ok())
                             .unwrap_or("")
                             .to_owned();
+                        if authorization == format!("Bearer {API_KEY}") {
+                            counts.with_real_key.fetch_add(1, Ordering::SeqCst);
+                        }
                         let path = request.uri().path().to_owned();
                         let body = request.into_body().collect().await.unwrap().to_bytes();
                         let json = serde_json::json!({
@@ -170,7 +175,8 @@ async fn an_http2_upstream_over_tls_gets_every_request_on_one_connection() {
         assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
         let json = reply.json();
         assert_eq!(json["version"], "HTTP/2.0");
-        assert_eq!(json["authorization"], format!("Bearer {API_KEY}"));
+        // The upstream echoed the key it received; the proxy masked it.
+        assert_eq!(json["authorization"], format!("Bearer {}", masked(API_KEY)));
         assert_eq!(json["path"], "/v2/balance");
     }
     // An upload: the request body streams on the shared connection too.
@@ -189,6 +195,7 @@ async fn an_http2_upstream_over_tls_gets_every_request_on_one_connection() {
         assert_eq!(reply.json()["version"], "HTTP/2.0");
     }
     assert_eq!(seen.requests.load(Ordering::SeqCst), 12);
+    assert_eq!(seen.with_real_key.load(Ordering::SeqCst), 12);
     assert_eq!(seen.connections.load(Ordering::SeqCst), 1);
 }
 
@@ -204,9 +211,10 @@ async fn an_http1_upstream_over_tls_keeps_its_connection_alive() {
         assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.body);
         let json = reply.json();
         assert_eq!(json["version"], "HTTP/1.1");
-        assert_eq!(json["authorization"], format!("Bearer {API_KEY}"));
+        assert_eq!(json["authorization"], format!("Bearer {}", masked(API_KEY)));
     }
     assert_eq!(seen.requests.load(Ordering::SeqCst), 3);
+    assert_eq!(seen.with_real_key.load(Ordering::SeqCst), 3);
     assert_eq!(seen.connections.load(Ordering::SeqCst), 1);
 }
 

@@ -9,6 +9,7 @@ extern crate binding_proxy_emulator as emulator;
 
 mod account;
 mod auth;
+mod echo;
 mod journal;
 mod kv;
 mod server;

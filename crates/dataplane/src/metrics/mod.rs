@@ -1,4 +1,5 @@
-//! The data plane's metrics: requests, durations, refusals, bytes and requests in flight.
+//! The data plane's metrics: requests, durations, refusals, bytes, requests in flight, upstream
+//! connections and the key taken out of responses.
 //!
 //! [`DataplaneMetrics`] is created by the binary and registered in its registry; the proxy
 //! resolves it against its scope table into [`Series`]. Labels come from closed sets only:
@@ -20,6 +21,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
+use crate::redact::Redactions;
+
 /// Metric names as registered (before the `binding_proxy_` prefix and the `_total`/unit
 /// suffixes the encoder adds). `docs/metrics.md` lists the exported names.
 pub(crate) mod names {
@@ -33,6 +36,7 @@ pub(crate) mod names {
     pub(crate) const RESPONSE_BODY: &str = "response_body";
     pub(crate) const UPSTREAM_CONNECTIONS: &str = "upstream_connections_opened";
     pub(crate) const CLIENT_CONNECTIONS_CLOSED: &str = "client_connections_closed";
+    pub(crate) const KEY_REDACTIONS: &str = "upstream_key_redactions";
 }
 
 /// `method` label values; the last one stands for any other method.
@@ -76,6 +80,12 @@ struct RefusalLabels {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ConnectionLabels {
     protocol: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RedactionLabels {
+    /// `header` (header values, trailers, dropped `Authorization` headers) or `body`.
+    r#where: &'static str,
 }
 
 /// Upstream connections opened, by the protocol ALPN settled on (HTTP/1.1 without TLS).
@@ -156,6 +166,7 @@ pub struct DataplaneMetrics {
     response_body_bytes: Counter,
     upstream_connections: Family<ConnectionLabels, Counter>,
     client_connections_closed: Family<ClosedLabels, Counter>,
+    key_redactions: Family<RedactionLabels, Counter>,
 }
 
 impl Default for DataplaneMetrics {
@@ -178,6 +189,7 @@ impl Default for DataplaneMetrics {
             response_body_bytes: Counter::default(),
             upstream_connections: Family::default(),
             client_connections_closed: Family::default(),
+            key_redactions: Family::default(),
         }
     }
 }
@@ -239,6 +251,11 @@ impl DataplaneMetrics {
             "Client connections the data plane closed on its own initiative, by reason",
             self.client_connections_closed.clone(),
         );
+        registry.register(
+            names::KEY_REDACTIONS,
+            "Occurrences of the organization's key taken out of upstream responses, by where",
+            self.key_redactions.clone(),
+        );
     }
 }
 
@@ -265,6 +282,8 @@ pub(crate) struct Series {
     connections: ConnectionCounters,
     /// Every reason exported from the start (at 0).
     client_connections: ClientConnectionCounters,
+    /// Key redactions in headers and in bodies, both exported from the start (at 0).
+    redactions: [Counter; 2],
 }
 
 /// Where a finished request goes in the metrics; computed once per request, no allocation.
@@ -307,6 +326,12 @@ impl Series {
             .collect();
         let connections = ConnectionCounters::new(&metrics.upstream_connections);
         let client_connections = ClientConnectionCounters::new(&metrics.client_connections_closed);
+        let redactions = ["header", "body"].map(|r#where| {
+            metrics
+                .key_redactions
+                .get_or_create(&RedactionLabels { r#where })
+                .clone()
+        });
         Self {
             metrics,
             groups,
@@ -315,6 +340,7 @@ impl Series {
             refusals,
             connections,
             client_connections,
+            redactions,
         }
     }
 
@@ -409,6 +435,13 @@ impl Series {
         self.metrics.response_body_bytes.inc_by(bytes_out);
     }
 
+    /// The key was taken out of a response's headers and body this many times.
+    pub(crate) fn redacted(&self, redactions: Redactions) {
+        let [headers, body] = &self.redactions;
+        headers.inc_by(redactions.headers);
+        body.inc_by(redactions.body);
+    }
+
     /// The proxy answered with `code` instead of the upstream.
     pub(crate) fn refused(&self, code: ErrorCode) {
         if let Some((_, counter)) = self.refusals.iter().find(|(known, _)| *known == code) {
@@ -421,68 +454,4 @@ impl Series {
 }
 
 #[cfg(test)]
-mod tests {
-    use prometheus_client::encoding::text::encode;
-
-    use super::*;
-
-    fn scrape(metrics: &DataplaneMetrics) -> String {
-        let mut registry = Registry::with_prefix("binding_proxy");
-        metrics.register(&mut registry);
-        let mut text = String::new();
-        encode(&mut text, &registry).unwrap();
-        text
-    }
-
-    #[test]
-    fn groups_come_from_the_scope_table_and_unknown_text_is_other() {
-        let series = Series::new(DataplaneMetrics::default(), &ScopeTable::defaults());
-        let known = series.key(&Method::GET, Some("messages"));
-        assert_eq!(series.group_label(known), "messages");
-        for raw in [Some("mess%61ges"), Some("secret-org-path"), None] {
-            let key = series.key(&Method::GET, raw);
-            assert_eq!(series.group_label(key), "other");
-        }
-        let odd = Method::from_bytes(b"PROPFIND").unwrap();
-        assert_eq!(METHODS[series.key(&odd, None).method], "other");
-    }
-
-    #[test]
-    fn finished_requests_are_counted_by_labels() {
-        let metrics = DataplaneMetrics::default();
-        let series = Series::new(metrics.clone(), &ScopeTable::defaults());
-        let key = series.key(&Method::POST, Some("messages"));
-        for _ in 0..2 {
-            series.started();
-            series.finished_flight();
-            series.finished(
-                key,
-                StatusCode::ACCEPTED,
-                Duration::from_millis(3),
-                Some(Duration::from_millis(2)),
-                10,
-                20,
-            );
-        }
-        series.refused(ErrorCode::RateLimited);
-        let text = scrape(&metrics);
-        assert!(text.contains(
-            "binding_proxy_requests_total{method=\"POST\",api_group=\"messages\",status_class=\"2xx\"} 2\n"
-        ), "{text}");
-        assert!(text.contains("binding_proxy_refusals_total{code=\"rate_limited\"} 1\n"));
-        assert!(text.contains("binding_proxy_refusals_total{code=\"token_missing\"} 0\n"));
-        assert!(text.contains("binding_proxy_rate_limited_requests_total 1\n"));
-        assert!(text.contains("binding_proxy_in_flight_requests 0\n"));
-        assert!(text.contains("binding_proxy_request_body_bytes_total 20\n"));
-        assert!(text.contains("binding_proxy_response_body_bytes_total 40\n"));
-        assert!(text.contains(
-            "binding_proxy_upstream_duration_seconds_count{method=\"POST\",api_group=\"messages\"} 2\n"
-        ));
-        assert!(text.contains(
-            "binding_proxy_client_connections_closed_total{reason=\"first_request_timeout\"} 0\n"
-        ));
-        assert!(
-            text.contains("binding_proxy_client_connections_closed_total{reason=\"evicted\"} 0\n")
-        );
-    }
-}
+mod tests;
