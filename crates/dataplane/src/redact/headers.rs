@@ -26,8 +26,9 @@ pub(crate) fn redact_head(head: &mut http::response::Parts, patterns: &KeyPatter
 /// in every other value with `[redacted]` (`Bearer <key>` becomes `Bearer [redacted]`).
 /// Returns how many occurrences of the key were removed, the dropped headers' included.
 ///
-/// One pass over the headers; a value shorter than the key is not searched (nginx's five
-/// response headers all are), and nothing is allocated unless the key is found.
+/// One pass over the headers; a value shorter than the key is not searched (with a key of the
+/// upstream's 60 characters, none of nginx's five response headers is), and nothing is
+/// allocated unless the key is found.
 pub fn redact_headers(headers: &mut HeaderMap, patterns: &KeyPatterns) -> u64 {
     let shortest = patterns.shortest();
     let mut found = 0;
