@@ -37,7 +37,7 @@ pub use settings::{
     ListenerSettings, ListenerTls, PathPrefix, RateLimitSettings, RawListenerSettings,
     RawRateLimitSettings, RawUpstreamSettings, UpstreamOrigin, UpstreamSettings,
 };
-pub use tls::{ListenerTlsError, acceptor as listener_tls_acceptor, check_listener_tls};
+pub use tls::{ListenerTlsError, check_listener_tls};
 pub use upstream::check_upstream_ca_file;
 
 /// Internals that the benches, the fuzz targets and this crate's integration tests call. Not

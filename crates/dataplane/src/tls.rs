@@ -91,7 +91,7 @@ pub enum ListenerTlsError {
 ///
 /// # Errors
 /// [`ListenerTlsError`], naming the file at fault, when the first load fails.
-pub fn acceptor(files: &ListenerTls) -> Result<TlsAcceptor, ListenerTlsError> {
+pub(crate) fn acceptor(files: &ListenerTls) -> Result<TlsAcceptor, ListenerTlsError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let identity = ReloadingIdentity::load(files.clone(), Arc::clone(&provider))?;
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
