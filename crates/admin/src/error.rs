@@ -88,7 +88,7 @@ pub enum InvalidInput {
     ScopesEmpty,
     /// One entry of `scopes` is not a known scope.
     #[error(
-        "scopes[{index}] is not a scope: expected voice, messaging, numbers, fax, verify, kv, account or kv:<namespace-id> (1 to 64 of A-Z, a-z, 0-9, '-')"
+        "scopes[{index}] is not a scope: expected voice, messaging, numbers, fax, verify, kv, speech, account or kv:<namespace-id> (1 to 64 of A-Z, a-z, 0-9, '-')"
     )]
     Scope {
         /// Position in the list.
@@ -244,6 +244,8 @@ impl AdminError {
             | ErrorCode::BodyTooLarge
             | ErrorCode::HeadersTooLarge
             | ErrorCode::RateLimited
+            | ErrorCode::BadWebSocketHandshake
+            | ErrorCode::TooManySessions
             | ErrorCode::UpstreamUnavailable
             | ErrorCode::UpstreamFailed
             | ErrorCode::UpstreamTimeout

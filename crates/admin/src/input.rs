@@ -8,7 +8,7 @@ use crate::error::InvalidInput;
 
 /// Services a binding may grant (the data plane's scope table knows each); also the default
 /// scopes of a new binding, `account` included so `GET /v2/balance` works.
-pub(crate) const SERVICES: [&str; 7] = auth::scope::SERVICES;
+pub(crate) const SERVICES: [&str; 8] = auth::scope::SERVICES;
 
 const MAX_ORG_ID_LEN: usize = 128;
 const MAX_API_KEY_LEN: usize = 512;

@@ -5,7 +5,10 @@ use std::sync::Arc;
 use http::HeaderMap;
 use http::header::AUTHORIZATION;
 
-use crate::{AuthError, Authenticated, CredentialCache, Verifier, scope};
+use tokio::sync::broadcast;
+
+use crate::credential_cache::Invalidation;
+use crate::{AuthError, Authenticated, Claims, Credential, CredentialCache, Verifier, scope};
 
 // Beside the authenticator rather than the struct: `allows` applies `scope`'s rules and
 // `scope` reads an `Authenticated`, so the struct's module can import neither.
@@ -65,6 +68,19 @@ impl Authenticator {
     async fn check(&self, headers: &HeaderMap, now: i64) -> Result<Authenticated, AuthError> {
         let token = bearer_token(headers)?;
         let claims = self.verifier.verify(token, now)?;
+        let credential = self.recheck(&claims, now).await?;
+        Ok(Authenticated { claims, credential })
+    }
+
+    /// Checks claims verified earlier against their binding as it is at `now`: the binding
+    /// still exists and belongs to the token's organization, the token's generation is still
+    /// accepted and its `jti` is not revoked. The token's own times are not checked again
+    /// ([`Authenticator::expires_at`] says when it expires). For a WebSocket session, which
+    /// outlives the handshake its token was checked for.
+    ///
+    /// Errors: `BindingNotFound`, `TokenClaimsInvalid`, `TokenSuperseded`, `TokenRevoked`,
+    /// `StoreUnavailable`, `Internal`.
+    pub async fn recheck(&self, claims: &Claims, now: i64) -> Result<Arc<Credential>, AuthError> {
         let credential = self.credentials.get(&claims.bid, now).await?;
         // A token signed for one organization must not unlock another's binding.
         if claims.sub != credential.org_id {
@@ -76,7 +92,19 @@ impl Authenticator {
         if credential.is_revoked(&claims.jti) {
             return Err(AuthError::TokenRevoked);
         }
-        Ok(Authenticated { claims, credential })
+        Ok(credential)
+    }
+
+    /// When `claims` stop verifying for their expiry (`exp` plus the leeway), unix seconds.
+    pub fn expires_at(&self, claims: &Claims) -> i64 {
+        self.verifier.expires_at(claims)
+    }
+
+    /// Every later invalidation of the credential cache (one binding, or all of them), from
+    /// this replica's admin API or another replica's change, sent after the entry is gone: a
+    /// [`Authenticator::recheck`] on receipt reads the binding anew.
+    pub fn invalidations(&self) -> broadcast::Receiver<Invalidation> {
+        self.credentials.invalidations()
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use http::HeaderValue;
 use store::{BindingCredential, RateLimit, StoreError, StoreHandle};
+use tokio::sync::broadcast;
 use zeroize::Zeroizing;
 
 use crate::AuthError;
@@ -16,6 +17,19 @@ use crate::metrics::AuthMetrics;
 
 /// How many times a load is repeated when an invalidation raced with it.
 const MAX_LOAD_ATTEMPTS: usize = 3;
+
+/// Invalidations a slow receiver may fall behind by before it is told it lagged (and should
+/// treat that as [`Invalidation::All`]).
+const INVALIDATIONS_BUFFERED: usize = 256;
+
+/// What [`CredentialCache::invalidations`] reports: which cached credentials were dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invalidation {
+    /// The binding with this id.
+    Binding(Arc<str>),
+    /// Every binding.
+    All,
+}
 
 /// A binding resolved for forwarding: who it belongs to, which generations and scopes it
 /// accepts, the upstream `Authorization` value and the key's search patterns, built once per
@@ -145,6 +159,8 @@ pub struct CredentialCache {
     /// Times a stale entry was served because the store could not be read.
     stale_served: AtomicU64,
     metrics: AuthMetrics,
+    /// Told of every invalidation, after it happened.
+    invalidated: broadcast::Sender<Invalidation>,
 }
 
 /// A cached load: the credential (or its absence) and when it was read.
@@ -216,6 +232,7 @@ impl CredentialCache {
             epoch: AtomicU64::new(0),
             stale_served: AtomicU64::new(0),
             metrics: AuthMetrics::default(),
+            invalidated: broadcast::channel(INVALIDATIONS_BUFFERED).0,
         }
     }
 
@@ -318,12 +335,24 @@ impl CredentialCache {
     pub async fn invalidate(&self, binding_id: &str) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         self.cache.invalidate(binding_id).await;
+        // No receiver is not an error: nothing holds a session open.
+        let _ = self
+            .invalidated
+            .send(Invalidation::Binding(Arc::from(binding_id)));
     }
 
     /// Drops every cached credential.
     pub fn invalidate_all(&self) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         self.cache.invalidate_all();
+        let _ = self.invalidated.send(Invalidation::All);
+    }
+
+    /// Every later invalidation, sent once the entry is gone (so a `get` on receipt reads the
+    /// store). A receiver that falls more than 256 behind gets `Lagged`: it missed some and
+    /// should act as on [`Invalidation::All`].
+    pub fn invalidations(&self) -> broadcast::Receiver<Invalidation> {
+        self.invalidated.subscribe()
     }
 
     async fn load(&self, binding_id: &str, now: i64) -> Result<Option<Arc<Credential>>, LoadError> {

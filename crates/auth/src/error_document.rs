@@ -54,6 +54,10 @@ pub enum ErrorCode {
     HeadersTooLarge,
     /// The organization's rate limit is exhausted.
     RateLimited,
+    /// A WebSocket handshake that is not one (a body, no key, a version other than 13).
+    BadWebSocketHandshake,
+    /// The organization (or this replica) has as many WebSocket sessions open as allowed.
+    TooManySessions,
     /// The upstream could not be reached; nothing was sent, so a retry is safe.
     UpstreamUnavailable,
     /// The upstream failed after the request was sent.
@@ -104,6 +108,8 @@ impl ErrorCode {
         Self::BodyTooLarge,
         Self::HeadersTooLarge,
         Self::RateLimited,
+        Self::BadWebSocketHandshake,
+        Self::TooManySessions,
         Self::UpstreamUnavailable,
         Self::UpstreamFailed,
         Self::UpstreamTimeout,
@@ -191,6 +197,16 @@ impl ErrorCode {
                 "Headers too large",
             ),
             Self::RateLimited => ("rate_limited", S::TOO_MANY_REQUESTS, "Rate limited"),
+            Self::BadWebSocketHandshake => (
+                "bad_websocket_handshake",
+                S::BAD_REQUEST,
+                "Bad WebSocket handshake",
+            ),
+            Self::TooManySessions => (
+                "too_many_sessions",
+                S::TOO_MANY_REQUESTS,
+                "Too many sessions",
+            ),
             Self::UpstreamUnavailable => (
                 "upstream_unavailable",
                 S::BAD_GATEWAY,

@@ -29,7 +29,7 @@ mod verify;
 pub use authenticate::Authenticator;
 pub use authenticated::Authenticated;
 pub use claims::{Claims, TokenSettings};
-pub use credential_cache::{Credential, CredentialCache};
+pub use credential_cache::{Credential, CredentialCache, Invalidation};
 pub use error::AuthError;
 pub use error_document::{ErrorCode, ErrorDocument, error_json};
 pub use follow::follow_changes;

@@ -26,18 +26,19 @@ pub(crate) const KV: &str = "kv";
 
 /// Every service scope the table knows, in table order. Also the default scopes of a new
 /// binding (`account` included, so `GET /v2/balance` works out of the box).
-pub const SERVICES: [&str; 7] = [
+pub const SERVICES: [&str; 8] = [
     "voice",
     "messaging",
     "numbers",
     "fax",
     "verify",
     "kv",
+    "speech",
     "account",
 ];
 
 /// Default prefixes (after `/v2/`) per service, in [`SERVICES`] order.
-const DEFAULT_PREFIXES: [(&str, &[&str]); 7] = [
+const DEFAULT_PREFIXES: [(&str, &[&str]); 8] = [
     (
         "voice",
         &[
@@ -88,6 +89,9 @@ const DEFAULT_PREFIXES: [(&str, &[&str]); 7] = [
         &["verifications", "verify_profiles", "verified_numbers"],
     ),
     ("kv", &["storage/kvs"]),
+    // The WebSocket sessions (`speech-to-text/transcription`, `text-to-speech/speech`) and
+    // their REST siblings.
+    ("speech", &["speech-to-text", "text-to-speech"]),
     ("account", &["balance"]),
 ];
 

@@ -19,7 +19,7 @@ use store::SettingsError;
 pub(crate) const ENV_PREFIX: &str = "BINDING_PROXY";
 
 /// Every section, in the order problems are reported; a key outside these is refused.
-const SECTIONS: [&str; 12] = [
+const SECTIONS: [&str; 13] = [
     "dataplane",
     "upstream",
     "admin",
@@ -32,6 +32,7 @@ const SECTIONS: [&str; 12] = [
     "rate_limit",
     "runtime",
     "scopes",
+    "websocket",
 ];
 
 /// `[log]` as read; the format is an enum from the start.
@@ -101,7 +102,7 @@ pub(crate) fn default_public_base_url(bound: SocketAddr, path_prefix: &str, tls:
 /// The checked configuration: one typed value per crate's sections.
 #[derive(Debug, Clone)]
 pub(crate) struct Config {
-    /// `[dataplane]`, `[upstream]`, `[rate_limit]` and `[scopes]`.
+    /// `[dataplane]`, `[upstream]`, `[rate_limit]`, `[scopes]` and `[websocket]`.
     pub(crate) dataplane: dataplane::DataplaneSettings,
     /// `[admin]`.
     pub(crate) admin: admin::AdminSettings,
@@ -218,6 +219,7 @@ impl Config {
             );
         }
         let scopes = reader.checked::<auth::RawScopes, _>("scopes");
+        let websocket = reader.checked::<dataplane::RawWebSocketSettings, _>("websocket");
 
         let mut error = ConfigError::from(problems);
         error.problems.splice(0..0, unknown);
@@ -234,9 +236,10 @@ impl Config {
             Some(log),
             Some(shutdown),
             Some(runtime),
+            Some(websocket),
         ) = (
             listener, upstream, admin, store, crypto, tokens, cache, rate_limit, scopes, log,
-            shutdown, runtime,
+            shutdown, runtime, websocket,
         )
         else {
             return Err(error);
@@ -250,6 +253,7 @@ impl Config {
                 upstream,
                 rate_limit,
                 scopes,
+                websocket,
             },
             admin,
             store,

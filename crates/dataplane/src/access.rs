@@ -15,7 +15,7 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::Either;
 
 use crate::body::LocalBody;
-use crate::metrics::Series;
+use crate::metrics::{Outcome, Series};
 use crate::redact::{RedactingBody, Redactions};
 use crate::request_id::RequestId;
 use crate::route::Route;
@@ -126,6 +126,78 @@ impl Record {
             bytes_out,
             completed,
             "request"
+        );
+    }
+}
+
+impl Record {
+    /// A handshake answered with a WebSocket session: its request is over (counted now, with
+    /// the time to the `101`), and the access line waits for the session's end.
+    pub(crate) fn into_session(self) -> SessionLog {
+        let route = self.facts.route;
+        let series = &self.flight.0;
+        let key = series.key(&self.method, route.as_ref().map(Route::api_group));
+        series.finished(
+            key,
+            self.status,
+            self.started.elapsed(),
+            self.facts.upstream,
+            0,
+            0,
+        );
+        SessionLog {
+            span: self.span,
+            request_id: self.request_id,
+            claims: self.facts.claims,
+            route,
+            status: self.status,
+            started: self.started,
+        }
+    }
+}
+
+/// What a session's one access line reports, written when it ends.
+pub(crate) struct SessionLog {
+    span: tracing::Span,
+    request_id: RequestId,
+    claims: Option<Arc<Claims>>,
+    route: Option<Route>,
+    status: StatusCode,
+    started: Instant,
+}
+
+/// How a session ended, as its access line reports it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SessionEnd {
+    /// Who or what ended it.
+    pub(crate) ended_by: Outcome,
+    /// The Close code the proxy sent, when it ended the session.
+    pub(crate) close_code: Option<u16>,
+    /// Bytes from the client to the upstream.
+    pub(crate) bytes_in: u64,
+    /// Bytes from the upstream to the client.
+    pub(crate) bytes_out: u64,
+}
+
+impl SessionLog {
+    /// Writes the session's access line: the handshake's facts, the session's duration (from
+    /// the handshake's head), bytes each way and who ended it. Never a token or a key.
+    pub(crate) fn finish(self, end: SessionEnd) {
+        let claims = self.claims.as_deref();
+        let _entered = self.span.enter();
+        tracing::info!(
+            target: "binding_proxy::access",
+            request_id = self.request_id.as_str(),
+            org_id = claims.map(|c| c.sub.as_str()),
+            function_id = claims.and_then(|c| c.fid.as_deref()),
+            api_group = self.route.as_ref().map(Route::api_group),
+            status = self.status.as_u16(),
+            duration_ms = millis(self.started.elapsed()),
+            bytes_in = end.bytes_in,
+            bytes_out = end.bytes_out,
+            ended_by = end.ended_by.as_str(),
+            close_code = end.close_code,
+            "session"
         );
     }
 }

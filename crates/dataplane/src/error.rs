@@ -57,6 +57,10 @@ pub(crate) enum UpstreamError {
     /// not passed on.
     #[error("upstream answered in a content coding the proxy cannot check")]
     Encoded,
+    /// The upstream answered a WebSocket handshake with a `101` that is not a WebSocket
+    /// session.
+    #[error(transparent)]
+    Switch(SwitchProblem),
 }
 
 /// Why an upstream response body ended before it was complete.
@@ -69,6 +73,42 @@ pub(crate) enum BodyError {
     /// Nothing arrived for `body_idle_timeout` while the body was being waited for.
     #[error("upstream response body stalled for {} ms", .0.as_millis())]
     Stalled(Duration),
+}
+
+/// Why a handshake is not passed on (400 `bad_websocket_handshake`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum HandshakeProblem {
+    /// RFC 6455 handshakes carry no body.
+    #[error("a WebSocket handshake carries no body")]
+    Body,
+    /// Not exactly one `Sec-WebSocket-Key` of 16 bytes in base64.
+    #[error("the handshake needs one Sec-WebSocket-Key of 16 bytes in base64")]
+    Key,
+    /// Not exactly one `Sec-WebSocket-Version: 13`.
+    #[error("the handshake needs Sec-WebSocket-Version: 13")]
+    Version,
+}
+
+/// Why an upstream's `101` is not a WebSocket session (502 `upstream_failed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum SwitchProblem {
+    /// The `101` names another protocol, or none.
+    #[error("the upstream switched to a protocol other than websocket")]
+    Protocol,
+    /// `Sec-WebSocket-Accept` does not answer the key the proxy sent.
+    #[error("the upstream's Sec-WebSocket-Accept does not match the key sent")]
+    Accept,
+}
+
+/// Which cap a WebSocket handshake ran into (429 `too_many_sessions`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum SessionLimit {
+    /// `websocket.max_sessions_per_org`.
+    #[error("the organization has {0} WebSocket sessions open on this replica, its limit")]
+    Organization(usize),
+    /// `websocket.max_sessions`.
+    #[error("this replica has {0} WebSocket sessions open, its limit")]
+    Replica(usize),
 }
 
 /// Why a request was answered by the proxy instead of the upstream.
@@ -106,6 +146,12 @@ pub(crate) enum Refusal {
         /// When a request would conform again (at most 60 s).
         retry_after: std::time::Duration,
     },
+    /// A WebSocket handshake the proxy will not pass on (the client's fault, 400).
+    #[error(transparent)]
+    BadHandshake(HandshakeProblem),
+    /// A WebSocket session over a cap (429).
+    #[error(transparent)]
+    TooManySessions(SessionLimit),
     /// Authentication failed: the client's token (401), or our store (503), or our bug (500).
     #[error(transparent)]
     Auth(AuthError),
@@ -133,6 +179,10 @@ const APPLICATION_JSON: HeaderValue = HeaderValue::from_static("application/json
 const INVALID_TOKEN: HeaderValue = HeaderValue::from_static(r#"Bearer error="invalid_token""#);
 const PROXIED_METHODS: HeaderValue =
     HeaderValue::from_static("GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS");
+
+/// `Retry-After` of a session over its cap: sessions end when their clients or upstream
+/// decide, so there is no time at which one surely frees; a few seconds spares a tight loop.
+const SESSION_RETRY_AFTER_SECS: u32 = 5;
 
 /// Whether the SDKs may retry this refusal on their own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,6 +220,8 @@ impl Refusal {
             Self::ScopeDenied { .. } => (ErrorCode::ScopeDenied, Retry::SdkDefault),
             Self::BodyTooLarge { .. } => (ErrorCode::BodyTooLarge, Retry::SdkDefault),
             Self::RateLimited { .. } => (ErrorCode::RateLimited, Retry::SdkDefault),
+            Self::BadHandshake(_) => (ErrorCode::BadWebSocketHandshake, Retry::SdkDefault),
+            Self::TooManySessions(_) => (ErrorCode::TooManySessions, Retry::SdkDefault),
             Self::Auth(err) => (err.code(), Retry::SdkDefault),
             Self::NotReady => (ErrorCode::ShuttingDown, Retry::SdkDefault),
             Self::Upstream(err) => match err {
@@ -180,7 +232,9 @@ impl Refusal {
                     (ErrorCode::UpstreamFailed, Retry::Never)
                 }
                 UpstreamError::Timeout => (ErrorCode::UpstreamTimeout, Retry::Never),
-                UpstreamError::Encoded => (ErrorCode::UpstreamFailed, Retry::Never),
+                UpstreamError::Encoded | UpstreamError::Switch(_) => {
+                    (ErrorCode::UpstreamFailed, Retry::Never)
+                }
             },
         }
     }
@@ -215,6 +269,13 @@ impl Refusal {
             );
             headers.insert(X_RATELIMIT_LIMIT, HeaderValue::from(*limit));
             headers.insert(X_RATELIMIT_REMAINING, HeaderValue::from(0u32));
+        }
+        if let Self::TooManySessions(_) = &self {
+            headers.insert(RETRY_AFTER, HeaderValue::from(SESSION_RETRY_AFTER_SECS));
+            headers.insert(
+                RETRY_AFTER_MS,
+                HeaderValue::from(SESSION_RETRY_AFTER_SECS * 1000),
+            );
         }
         match retry {
             Retry::Never => {

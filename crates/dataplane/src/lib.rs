@@ -26,6 +26,7 @@ mod settings;
 mod target;
 mod tls;
 mod upstream;
+mod websocket;
 
 pub use error::DataplaneError;
 pub use health::Readiness;
@@ -35,7 +36,8 @@ pub use server::{DrainReport, serve};
 pub use settings::{
     DEFAULT_DENY_PREFIXES, DEFAULT_PATH_PREFIX, DataplaneSettings, ForwardedHeaders,
     ListenerSettings, ListenerTls, PathPrefix, RateLimitSettings, RawListenerSettings,
-    RawRateLimitSettings, RawUpstreamSettings, UpstreamOrigin, UpstreamSettings,
+    RawRateLimitSettings, RawUpstreamSettings, RawWebSocketSettings, UpstreamOrigin,
+    UpstreamSettings, WebSocketSettings,
 };
 pub use tls::{ListenerTlsError, check_listener_tls};
 pub use upstream::check_upstream_ca_file;

@@ -29,6 +29,7 @@ async fn create_answers_201_with_the_binding_and_only_a_key_hint() {
             "fax",
             "verify",
             "kv",
+            "speech",
             "account"
         ])
     );
@@ -246,7 +247,7 @@ async fn patch_replaces_key_scopes_and_rate_limit_and_null_clears_the_limit() {
     let binding_id = created["id"].as_str().unwrap().to_owned();
     // Warm the data plane's cache: the update must drop it.
     let before = admin.credentials.get(&binding_id, now()).await.unwrap();
-    assert_eq!(before.scopes.len(), 7);
+    assert_eq!(before.scopes.len(), 8);
 
     let answer = admin
         .call(

@@ -307,3 +307,32 @@ async fn a_credential_lookup_future_stays_small() {
     let size = std::mem::size_of_val(&authenticate);
     assert!(size <= 1400, "authenticate's future is {size} bytes");
 }
+
+#[tokio::test]
+async fn a_recheck_sees_a_revocation_announced_by_an_invalidation() {
+    let h = Harness::new().await;
+    let issued = h.issue().await;
+    let authenticated = h.auth(&issued.token, NOW).await.unwrap();
+    let claims = authenticated.claims;
+    let mut invalidations = h.authenticator.invalidations();
+    h.authenticator.recheck(&claims, NOW).await.unwrap();
+
+    h.store.revoke_token(&claims.jti, NOW).await.unwrap();
+    h.credentials.invalidate(&h.binding.id).await;
+    assert_eq!(
+        invalidations.recv().await.unwrap(),
+        auth::Invalidation::Binding(Arc::from(h.binding.id.as_str()))
+    );
+    assert_refused(
+        h.authenticator.recheck(&claims, NOW).await.map(drop),
+        "token_revoked",
+    );
+
+    h.credentials.invalidate_all();
+    assert_eq!(invalidations.recv().await.unwrap(), auth::Invalidation::All);
+    assert_eq!(
+        h.authenticator.expires_at(&claims),
+        claims.exp + LEEWAY,
+        "expiry as the verifier checks it"
+    );
+}

@@ -23,6 +23,7 @@ fn every_configuration_section_is_documented() {
         "[log]",
         "[scopes]",
         "[shutdown]",
+        "[websocket]",
     ] {
         assert!(
             doc.contains(section),

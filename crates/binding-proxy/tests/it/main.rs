@@ -23,6 +23,7 @@ mod seeds;
 mod shutdown;
 mod streaming;
 mod tokens;
+mod websocket;
 
 use emulator::{EmulatorConfig, RunningEmulator};
 use testkit::{HttpClient, ProxyOptions, ProxyProcess};

@@ -23,6 +23,11 @@ use prometheus_client::registry::{Registry, Unit};
 
 use crate::redact::Redactions;
 
+mod sessions;
+
+use sessions::SessionMetrics;
+pub(crate) use sessions::{Outcome, SessionSeries};
+
 /// Metric names as registered (before the `binding_proxy_` prefix and the `_total`/unit
 /// suffixes the encoder adds). `docs/metrics.md` lists the exported names.
 pub(crate) mod names {
@@ -167,6 +172,7 @@ pub struct DataplaneMetrics {
     upstream_connections: Family<ConnectionLabels, Counter>,
     client_connections_closed: Family<ClosedLabels, Counter>,
     key_redactions: Family<RedactionLabels, Counter>,
+    sessions: SessionMetrics,
 }
 
 impl Default for DataplaneMetrics {
@@ -190,6 +196,7 @@ impl Default for DataplaneMetrics {
             upstream_connections: Family::default(),
             client_connections_closed: Family::default(),
             key_redactions: Family::default(),
+            sessions: SessionMetrics::default(),
         }
     }
 }
@@ -256,6 +263,12 @@ impl DataplaneMetrics {
             "Occurrences of the organization's key taken out of upstream responses, by where",
             self.key_redactions.clone(),
         );
+        self.sessions.register(registry);
+    }
+
+    /// The WebSocket session series.
+    pub(crate) fn sessions(&self) -> SessionSeries {
+        self.sessions.resolve()
     }
 }
 
@@ -284,6 +297,8 @@ pub(crate) struct Series {
     client_connections: ClientConnectionCounters,
     /// Key redactions in headers and in bodies, both exported from the start (at 0).
     redactions: [Counter; 2],
+    /// WebSocket sessions.
+    sessions: SessionSeries,
 }
 
 /// Where a finished request goes in the metrics; computed once per request, no allocation.
@@ -332,6 +347,7 @@ impl Series {
                 .get_or_create(&RedactionLabels { r#where })
                 .clone()
         });
+        let sessions = metrics.sessions();
         Self {
             metrics,
             groups,
@@ -341,12 +357,18 @@ impl Series {
             connections,
             client_connections,
             redactions,
+            sessions,
         }
     }
 
     /// The counters of upstream connections opened.
     pub(crate) fn connections(&self) -> &ConnectionCounters {
         &self.connections
+    }
+
+    /// The WebSocket session series.
+    pub(crate) fn sessions(&self) -> &SessionSeries {
+        &self.sessions
     }
 
     /// The counters of client connections the listener closed.

@@ -62,15 +62,25 @@ where
         let client = client.clone();
         let guard = InFlight::start(Arc::clone(&service_slot));
         async move {
-            let response = proxy.handle(request, &client).await;
+            let (response, session) = proxy.handle(request, &client).await;
+            // A session keeps its request counted in flight until it ends: an HTTP/2
+            // connection carrying one is busy, not idle.
+            let guard = match session {
+                Some(session) => {
+                    proxy.start_session(session, guard);
+                    None
+                }
+                None => Some(guard),
+            };
             Ok::<_, Infallible>(response.map(|body| TrackedBody {
                 body,
                 _guard: guard,
             }))
         }
     });
+    // With upgrades: an HTTP/1.1 WebSocket handshake hands the connection to its session.
     let connection = builder
-        .serve_connection(TokioIo::new(stream), service)
+        .serve_connection_with_upgrades(TokioIo::new(stream), service)
         .into_owned();
     async move {
         tokio::pin!(connection);
@@ -276,10 +286,11 @@ impl Drop for InFlight {
     }
 }
 
-/// A response body that keeps its request counted as in flight while it streams.
+/// A response body that keeps its request counted as in flight while it streams (unless a
+/// session holds the count instead).
 struct TrackedBody {
     body: AccessBody,
-    _guard: InFlight,
+    _guard: Option<InFlight>,
 }
 
 impl Body for TrackedBody {

@@ -11,7 +11,8 @@
 //!
 //! Shutdown: when the shutdown future resolves, readiness turns off, accepting stops and every
 //! connection is asked to finish (HTTP/1 closes after the in-flight response, HTTP/2 sends
-//! GOAWAY). Connections still open after the grace period are cut and counted. Then the
+//! GOAWAY) and every WebSocket session is closed with `1001` (going away). Connections and
+//! sessions still open after the grace period are cut and counted. Then the
 //! proxy's upstream client stops its background tasks (the idle sweeper, the HTTP/2
 //! connection tasks) and closes its connections, within what is left of the grace period (at
 //! least a second).
@@ -42,7 +43,8 @@ mod connection;
 pub enum DrainReport {
     /// Every connection finished within the grace period.
     Complete,
-    /// The grace period ran out; this many connections were cut.
+    /// The grace period ran out; this many connections (WebSocket sessions included) were
+    /// cut.
     Cut {
         /// Connections still open when the grace period ended.
         connections: usize,
@@ -133,19 +135,28 @@ pub async fn serve(
         "draining connections"
     );
     connections.close_all();
+    // WebSocket sessions are closed with 1001 (going away) and waited for like connections.
+    let sessions = proxy.sessions();
+    sessions.go_away();
     let deadline = Instant::now() + drain_grace;
     let tasks = &mut connections.tasks;
-    let drained = async { while tasks.join_next().await.is_some() {} };
+    let drained = async {
+        while tasks.join_next().await.is_some() {}
+        sessions.ended().await;
+    };
     let report = match tokio::time::timeout_at(deadline, drained).await {
         Ok(()) => DrainReport::Complete,
         Err(_elapsed) => {
             while tasks.try_join_next().is_some() {}
             DrainReport::Cut {
-                connections: tasks.len(),
+                connections: tasks.len() + sessions.open(),
             }
         }
     };
     tasks.shutdown().await;
+    // Sessions past the grace end now, without waiting for their peers.
+    sessions.cut();
+    sessions.ended().await;
     match report {
         DrainReport::Complete => tracing::info!("drain complete"),
         DrainReport::Cut { connections } => {
@@ -321,6 +332,8 @@ fn connection_builder(proxy: &Proxy) -> auto::Builder<TokioExecutor> {
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX));
+        .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX))
+        // RFC 8441: WebSocket sessions over HTTP/2 (extended CONNECT).
+        .enable_connect_protocol();
     builder
 }

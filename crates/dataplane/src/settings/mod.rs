@@ -1,4 +1,5 @@
-//! The data plane's settings: `[dataplane]` (the listener), `[upstream]` and `[rate_limit]`.
+//! The data plane's settings: `[dataplane]` (the listener), `[upstream]`, `[rate_limit]` and
+//! `[websocket]`.
 //!
 //! Each section has a raw type as read (serde, defaults here, unknown keys refused) and a
 //! checked form built by `TryFrom`, which reports every problem at once with its key. This is
@@ -8,6 +9,7 @@
 mod listener;
 mod rate_limit;
 mod upstream;
+mod websocket;
 
 use auth::scope::ScopeTable;
 
@@ -16,6 +18,7 @@ pub use listener::{
 };
 pub use rate_limit::{RateLimitSettings, RawRateLimitSettings};
 pub use upstream::{RawUpstreamSettings, UpstreamOrigin, UpstreamSettings};
+pub use websocket::{RawWebSocketSettings, WebSocketSettings};
 
 /// The default mount point of the API (the seeds' `TELNYX_BASE_URL` path; note the doubled
 /// `/v2/`, as the bindings documentation explains).
@@ -49,6 +52,8 @@ pub struct DataplaneSettings {
     pub rate_limit: RateLimitSettings,
     /// `[scopes]`: which upstream paths each scope opens (checked by `auth`).
     pub scopes: ScopeTable,
+    /// `[websocket]`: WebSocket sessions.
+    pub websocket: WebSocketSettings,
 }
 
 #[cfg(test)]

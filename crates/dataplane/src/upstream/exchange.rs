@@ -29,8 +29,8 @@ const MAX_ATTEMPTS: usize = 3;
 /// The client every request goes through. Cheap to share.
 #[derive(Debug)]
 pub(crate) struct UpstreamClient {
-    pool: Arc<Pool>,
-    response_timeout: Duration,
+    pub(super) pool: Arc<Pool>,
+    pub(super) response_timeout: Duration,
 }
 
 impl UpstreamClient {

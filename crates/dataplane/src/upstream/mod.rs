@@ -16,15 +16,18 @@
 //! - `exchange`: one request and its response head, on HTTP/1.1 or HTTP/2 ([`UpstreamClient`]).
 //! - `upload`: the client's body on its way up ([`Upload`] is its progress).
 //! - `body`: the upstream's response body on its way back ([`UpstreamBody`]).
+//! - `upgrade`: a WebSocket session's own HTTP/1.1 connection and handshake ([`Upgrade`]).
 
 mod body;
 mod exchange;
 mod pool;
 mod tasks;
 mod tls;
+mod upgrade;
 mod upload;
 
 pub(crate) use body::UpstreamBody;
 pub(crate) use exchange::{SendError, UpstreamClient};
 pub use tls::check_upstream_ca_file;
+pub(crate) use upgrade::Upgrade;
 pub(crate) use upload::Upload;

@@ -30,7 +30,7 @@ use crate::settings::UpstreamSettings;
 const MAX_IDLE: usize = 256;
 
 /// A connection's byte stream: TCP, or TLS over TCP.
-type Io = MaybeHttpsStream<TokioIo<TcpStream>>;
+pub(super) type Io = MaybeHttpsStream<TokioIo<TcpStream>>;
 
 /// An idle or leased HTTP/1.1 connection: the handle requests are sent on, and the state
 /// machine that reads and writes the socket. Boxed once per connection (it holds hyper's
@@ -74,13 +74,16 @@ pub(super) enum Reuse {
 /// The proxy's connections to its one upstream.
 pub(super) struct Pool {
     connector: HttpsConnector<HttpConnector>,
+    /// The same, offering only `http/1.1` in ALPN: a WebSocket session's connection
+    /// (`upgrade`), which HTTP/2 cannot carry as an HTTP/1.1 upgrade.
+    pub(super) http1_connector: HttpsConnector<HttpConnector>,
     /// `scheme://authority/`, for the connector.
     pub(super) origin: Uri,
     /// `Host` for HTTP/1.1 requests.
     pub(super) host: HeaderValue,
     idle_timeout: Duration,
     /// Opening a connection, all of it: name resolution, TCP, TLS and the HTTP handshake.
-    connect_timeout: Duration,
+    pub(super) connect_timeout: Duration,
     /// Longest wait for the next piece of a response body (`upstream.body_idle_timeout_ms`).
     pub(super) body_idle_timeout: Duration,
     /// Idle HTTP/1.1 connections, the longest idle first. Lock-free: a checkout is a pop.
@@ -90,7 +93,7 @@ pub(super) struct Pool {
     /// Whether the task that closes expired idle connections runs.
     sweeping: AtomicBool,
     /// The sweeper and the HTTP/2 connections' tasks; [`Pool::close`] ends them.
-    tasks: Tasks,
+    pub(super) tasks: Tasks,
 }
 
 impl std::fmt::Debug for Pool {
@@ -124,14 +127,21 @@ impl Pool {
         tcp.set_connect_timeout(Some(settings.connect_timeout));
         tcp.set_keepalive(Some(settings.pool_idle_timeout));
         tcp.set_nodelay(true);
+        let tls = tls_config(settings.ca_file.as_deref())?;
+        let http1_connector = HttpsConnectorBuilder::new()
+            .with_tls_config(tls.clone())
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(tcp.clone());
         let connector = HttpsConnectorBuilder::new()
-            .with_tls_config(tls_config(settings.ca_file.as_deref())?)
+            .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
             .enable_http2()
             .wrap_connector(tcp);
         Ok(Self {
             connector,
+            http1_connector,
             origin: settings.origin.to_uri(),
             host: settings.origin.host_header(),
             idle_timeout: settings.pool_idle_timeout,
@@ -176,20 +186,29 @@ impl Pool {
             })
     }
 
-    async fn open(&self) -> Result<Checkout, UpstreamError> {
+    /// TCP (and TLS) to the upstream through `connector`: the pool's own, or the one that
+    /// offers only HTTP/1.1. Refused once the pool is closed.
+    pub(super) async fn dial(
+        &self,
+        connector: &HttpsConnector<HttpConnector>,
+    ) -> Result<Io, UpstreamError> {
         if self.tasks.stopped() {
             return Err(UpstreamError::Unavailable(
                 "the upstream client is closed".into(),
             ));
         }
-        let mut connector = self.connector.clone();
+        let mut connector = connector.clone();
         poll_fn(|cx| connector.poll_ready(cx))
             .await
             .map_err(UpstreamError::Unavailable)?;
-        let io = connector
+        connector
             .call(self.origin.clone())
             .await
-            .map_err(UpstreamError::Unavailable)?;
+            .map_err(UpstreamError::Unavailable)
+    }
+
+    async fn open(&self) -> Result<Checkout, UpstreamError> {
+        let io = self.dial(&self.connector).await?;
         if io.connected().is_negotiated_h2() {
             let (sender, connection) = http2::Builder::new(self.tasks.executor())
                 .timer(TokioTimer::new())

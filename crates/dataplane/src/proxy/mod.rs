@@ -2,7 +2,7 @@
 //!
 //! 1. request id: the client's `X-Request-Id` when it is sane, else a fresh one;
 //! 2. probes: `GET`/`HEAD` on `/health/liveness` and `/health/readiness`, without a token;
-//! 3. method: `CONNECT` is refused;
+//! 3. method: `CONNECT` is refused, except an HTTP/2 WebSocket handshake (`:protocol`);
 //! 4. target: origin form only, then the target check (dot segments, `;`, double-encoded
 //!    and non-UTF-8 escapes, control bytes, backslashes, empty segments) and the route to
 //!    the upstream path;
@@ -21,14 +21,20 @@
 //!
 //! Steps 2–9 decide their refusals before a byte goes upstream; every refusal is answered
 //! with the error document and its status (`error`).
+//!
+//! A WebSocket handshake (`websocket::detect`) takes the same steps, its own headers checked
+//! before the token and its session admitted under the caps after the rate limit; `session`
+//! then sends it upstream on a connection of its own and starts the session on a `101`.
+
+mod exchange;
+mod session;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use auth::{AuthError, Authenticator};
-use http::header::HeaderValue;
-use http::{Extensions, Method, Request, Response, Uri, Version};
+use http::{Method, Request, Response, Version};
 use http_body_util::Either;
 use hyper::body::Incoming;
 use tokio_rustls::TlsAcceptor;
@@ -37,20 +43,20 @@ use tracing::field::Empty;
 
 use crate::access::{AccessBody, Facts, Flight, Record};
 use crate::deny_list::DenyList;
-use crate::error::{DataplaneError, Refusal, UpstreamError};
-use crate::forwarded::{self, ClientAddr};
-use crate::headers::{X_RATELIMIT_LIMIT, X_RATELIMIT_REMAINING, X_REQUEST_ID};
+use crate::error::{DataplaneError, Refusal};
+use crate::forwarded::ClientAddr;
+use crate::headers::X_REQUEST_ID;
 use crate::health::{self, Readiness};
-use crate::hop_headers;
 use crate::metrics::{ClientConnectionCounters, DataplaneMetrics, Series};
 use crate::rate_limit::{Decision, RateLimiters};
-use crate::redact::{self, RedactingBody};
+use crate::redact::RedactingBody;
 use crate::request_id::RequestId;
 use crate::route::{Route, RouteError};
 use crate::settings::DataplaneSettings;
 use crate::target::TargetProblem;
 use crate::tls;
 use crate::upstream::{SendError, Upload, UpstreamBody, UpstreamClient};
+use crate::websocket::{self, PendingSession, SessionContext, Sessions};
 
 /// The data plane's shared state. Build once, share as `Arc<Proxy>` with [`crate::serve`].
 pub struct Proxy {
@@ -65,6 +71,20 @@ pub struct Proxy {
     clock: fn() -> i64,
     /// Metrics resolved against `settings.scopes`; unregistered unless [`Proxy::with_metrics`].
     series: Arc<Series>,
+    /// The WebSocket sessions open.
+    sessions: Arc<Sessions>,
+}
+
+/// What a request that got past the checks led to.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "the large variant is every request's; boxing it would allocate per request to save a move"
+)]
+enum Forwarded {
+    /// The upstream's answer, streamed back.
+    Response(Response<RedactingBody<UpstreamBody>>),
+    /// A WebSocket session: the client's answer, and the session to start once it is sent.
+    Session(http::response::Parts, Box<PendingSession>),
 }
 
 impl fmt::Debug for Proxy {
@@ -103,7 +123,9 @@ impl Proxy {
         };
         let deny_list = DenyList::new(&settings.listener);
         let series = Arc::new(Series::new(DataplaneMetrics::default(), &settings.scopes));
+        let sessions = Arc::new(Sessions::new(&settings.websocket));
         Ok(Self {
+            sessions,
             limiters: RateLimiters::new(settings.rate_limit),
             settings,
             deny_list,
@@ -162,15 +184,20 @@ impl Proxy {
     }
 
     /// Answers one request; never fails (refusals are responses). The access line and the
-    /// request's metrics are written when the returned body ends or is dropped.
+    /// request's metrics are written when the returned body ends or is dropped. A WebSocket
+    /// handshake the upstream accepted also returns its session, for the caller to start with
+    /// [`Proxy::start_session`] (its access line is written when it ends).
     pub(crate) async fn handle(
         &self,
         request: Request<Incoming>,
         client: &ClientAddr,
-    ) -> Response<AccessBody> {
+    ) -> (Response<AccessBody>, Option<Box<PendingSession>>) {
         let request_id = RequestId::from_headers(request.headers());
         if let Some(probe) = health::answer(&request, &self.readiness, &request_id) {
-            return probe.map(|body| AccessBody::new(Either::Right(body), None));
+            return (
+                probe.map(|body| AccessBody::new(Either::Right(body), None)),
+                None,
+            );
         }
         let started = Instant::now();
         let flight = Flight::start(Arc::clone(&self.series));
@@ -192,8 +219,16 @@ impl Proxy {
             .forward(request, client, &request_id, &mut facts)
             .instrument(span.clone())
             .await;
+        let mut session = None;
         let (mut response, code) = match forwarded {
-            Ok(response) => (response.map(Either::Left), None),
+            Ok(Forwarded::Response(response)) => (response.map(Either::Left), None),
+            Ok(Forwarded::Session(head, pending)) => {
+                session = Some(pending);
+                (
+                    Response::from_parts(head, Either::Right(crate::body::LocalBody::default())),
+                    None,
+                )
+            }
             Err(refusal) => {
                 // Logged inside the request's span (no await while it is entered).
                 let _entered = span.enter();
@@ -219,7 +254,42 @@ impl Proxy {
             code,
             started,
         };
-        response.map(|body| AccessBody::new(body, Some(record)))
+        match session {
+            Some(mut pending) => {
+                pending.log = Some(record.into_session());
+                (
+                    response.map(|body| AccessBody::new(body, None)),
+                    Some(pending),
+                )
+            }
+            None => (
+                response.map(|body| AccessBody::new(body, Some(record))),
+                None,
+            ),
+        }
+    }
+
+    /// Runs a session [`Proxy::handle`] returned on a task of its own, owned by the proxy
+    /// (the drain closes it and waits for it). `hold` lives as long as the session: the
+    /// connection's count of requests in flight, so an HTTP/2 connection carrying a session
+    /// is not taken for idle.
+    pub(crate) fn start_session(&self, session: Box<PendingSession>, hold: impl Send + 'static) {
+        let context = SessionContext {
+            authenticator: Arc::clone(&self.authenticator),
+            clock: self.clock,
+            settings: self.settings.websocket,
+            series: self.series.sessions().clone(),
+            stop: self.sessions.stop_signal(),
+        };
+        self.sessions.spawn(async move {
+            let _hold = hold;
+            session.run(context).await;
+        });
+    }
+
+    /// The WebSocket sessions, for the drain.
+    pub(crate) fn sessions(&self) -> &Sessions {
+        &self.sessions
     }
 
     /// Checks, authenticates and forwards; returns the upstream response with hop-by-hop
@@ -230,8 +300,9 @@ impl Proxy {
         client: &ClientAddr,
         request_id: &RequestId,
         facts: &mut Facts,
-    ) -> Result<Response<RedactingBody<UpstreamBody>>, Refusal> {
-        if request.method() == Method::CONNECT {
+    ) -> Result<Forwarded, Refusal> {
+        let handshake = websocket::detect(&request);
+        if request.method() == Method::CONNECT && handshake.is_none() {
             return Err(Refusal::MethodNotAllowed);
         }
         // Absolute-form (`GET http://other/ HTTP/1.1`) would let a client pick the upstream
@@ -263,6 +334,17 @@ impl Proxy {
         {
             return Err(Refusal::BodyTooLarge { limit });
         }
+        // A session's token is re-checked on every change to its binding from the handshake
+        // on: listening starts before the token is checked, so no change falls in between.
+        let invalidations = match handshake {
+            Some(handshake) => {
+                let body_empty = http_body::Body::is_end_stream(request.body());
+                websocket::check(handshake, request.headers(), body_empty)
+                    .map_err(Refusal::BadHandshake)?;
+                Some((handshake, self.authenticator.invalidations()))
+            }
+            None => None,
+        };
 
         let authenticated = self
             .authenticator
@@ -297,24 +379,26 @@ impl Proxy {
             }
         };
 
+        if let Some((handshake, invalidations)) = invalidations {
+            let opening = session::Opening {
+                handshake,
+                invalidations,
+                authenticated,
+                budget,
+            };
+            return self
+                .open_session(opening, request, route, client, request_id, facts)
+                .await;
+        }
+
         let (mut parts, body) = request.into_parts();
-        // The client's Host names the proxy; the upstream client sets the upstream's (Host on
-        // HTTP/1, :authority on HTTP/2).
-        hop_headers::rewrite_request_headers(
-            &mut parts.headers,
-            authenticated.credential.upstream_authorization().clone(),
-            request_id.header_value(),
-        );
-        forwarded::rewrite(
-            &mut parts.headers,
-            self.settings.listener.forwarded_headers,
+        self.upstream_head(
+            &mut parts,
+            &authenticated.credential,
+            route,
             client,
+            request_id,
         );
-        // Origin-form; the upstream client adds what its connection's protocol needs.
-        parts.uri = Uri::from(route.into_path_and_query());
-        // The upstream connection's protocol is negotiated by ALPN, not inherited from ours.
-        parts.version = Version::HTTP_11;
-        parts.extensions = Extensions::new();
 
         // An empty body's upload is over before it starts: nothing to track.
         let upload = (!http_body::Body::is_end_stream(&body)).then(|| Arc::new(Upload::default()));
@@ -336,44 +420,9 @@ impl Proxy {
                 SendError::Upstream(err) => Refusal::Upstream(err),
             })?;
         facts.upstream = Some(sent.elapsed());
-
-        let (mut parts, mut body) = response.into_parts();
-        // Asked for `identity`, an upstream that compresses anyway sends bytes no scan can
-        // check for the key: refused, not passed on unread.
-        if !http_body::Body::is_end_stream(&body) && redact::is_encoded(&parts.headers) {
-            return Err(Refusal::Upstream(UpstreamError::Encoded));
-        }
-        // A small answer is read whole before its head goes out: if the upstream cuts it off,
-        // the client gets a 502 that tells the SDKs not to retry, not a truncated 200 they
-        // would send again.
-        if buffers_whole(
-            &parts.headers,
-            self.settings.upstream.buffer_small_responses,
-        ) && !http_body::Body::is_end_stream(&body)
-        {
-            body.read_whole()
-                .await
-                .map_err(|err| Refusal::Upstream(UpstreamError::Cut(err)))?;
-        }
-        hop_headers::strip_hop_by_hop(&mut parts.headers);
-        // An upstream that echoes the request's Authorization would hand the function the key
-        // this proxy exists to keep from it: out of the headers now, out of the body as it
-        // streams.
-        let credential = authenticated.credential;
-        facts.header_redactions = redact::redact_head(&mut parts, credential.key_patterns());
-        parts.version = Version::HTTP_11;
-        if let Some((limit, remaining)) = budget {
-            parts
-                .headers
-                .insert(X_RATELIMIT_LIMIT, HeaderValue::from(limit));
-            parts
-                .headers
-                .insert(X_RATELIMIT_REMAINING, HeaderValue::from(remaining));
-        }
-        Ok(Response::from_parts(
-            parts,
-            RedactingBody::new(body, credential),
-        ))
+        self.relay(response, authenticated.credential, budget, facts)
+            .await
+            .map(Forwarded::Response)
     }
 }
 
@@ -381,16 +430,6 @@ impl Proxy {
 /// For tests that check no task outlives a drained server.
 pub fn upstream_tasks(proxy: &Proxy) -> usize {
     proxy.upstream_tasks()
-}
-
-/// Whether an answer declares a length of at most `limit` bytes (0: none is read whole).
-fn buffers_whole(headers: &http::HeaderMap, limit: u64) -> bool {
-    limit > 0
-        && headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.parse::<u64>().ok())
-            .is_some_and(|length| length <= limit)
 }
 
 /// A refusal is the client's problem or a degraded upstream or store: never ERROR. Only a
@@ -413,6 +452,8 @@ fn log_refusal(refusal: &Refusal) {
         | Refusal::RouteDenied
         | Refusal::ScopeDenied { .. }
         | Refusal::RateLimited { .. }
+        | Refusal::BadHandshake(_)
+        | Refusal::TooManySessions(_)
         | Refusal::BodyTooLarge { .. }
         | Refusal::Auth(_)
         | Refusal::NotReady => tracing::debug!(error = %refusal, "request refused"),

@@ -1,0 +1,114 @@
+//! A checked WebSocket handshake on its way up: admitted under the session caps, sent on a
+//! connection of its own as an HTTP/1.1 upgrade, and either answered with a session (`101`
+//! from the upstream) or relayed like any answer.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use auth::{Authenticated, Invalidation};
+use bytes::Bytes;
+use http::header::UPGRADE;
+use http::{Method, Request};
+use http_body_util::Empty;
+use hyper::body::Incoming;
+use tokio::sync::broadcast;
+
+use super::exchange::answer_head;
+use super::{Forwarded, Proxy};
+use crate::access::Facts;
+use crate::error::{Refusal, UpstreamError};
+use crate::forwarded::ClientAddr;
+use crate::hop_headers;
+use crate::request_id::RequestId;
+use crate::route::Route;
+use crate::upstream::Upgrade;
+use crate::websocket::{self, Handshake, PendingSession};
+
+/// What the checks decided about a handshake.
+pub(super) struct Opening {
+    pub(super) handshake: Handshake,
+    /// Subscribed before the token was checked.
+    pub(super) invalidations: broadcast::Receiver<Invalidation>,
+    pub(super) authenticated: Authenticated,
+    /// The organization's rate limit and what is left of it, for the answer's headers.
+    pub(super) budget: Option<(u32, u32)>,
+}
+
+impl Proxy {
+    /// Admits the session, sends the handshake upstream and answers the client: a session on
+    /// a `101` that is a WebSocket one, the upstream's answer otherwise.
+    pub(super) async fn open_session(
+        &self,
+        opening: Opening,
+        mut request: Request<Incoming>,
+        route: Route,
+        client: &ClientAddr,
+        request_id: &RequestId,
+        facts: &mut Facts,
+    ) -> Result<Forwarded, Refusal> {
+        let Opening {
+            handshake,
+            invalidations,
+            authenticated,
+            budget,
+        } = opening;
+        let admission = self
+            .sessions
+            .admit(&authenticated.claims.sub)
+            .map_err(Refusal::TooManySessions)?;
+        let client_connection = hyper::upgrade::on(&mut request);
+        // An HTTP/1.1 handshake has no body (checked); an extended CONNECT's is the session,
+        // which the upgrade hands over.
+        let (mut parts, _body) = request.into_parts();
+        self.upstream_head(
+            &mut parts,
+            &authenticated.credential,
+            route,
+            client,
+            request_id,
+        );
+        let expected_accept = websocket::upstream_headers(handshake, &mut parts.headers);
+        parts.method = Method::GET;
+        let sent = Instant::now();
+        let answer = self
+            .client
+            .upgrade(
+                Request::from_parts(parts, Empty::<Bytes>::new()),
+                self.series.connections(),
+            )
+            .await
+            .map_err(Refusal::Upstream)?;
+        facts.upstream = Some(sent.elapsed());
+        let (mut head, upstream_connection) = match answer {
+            Upgrade::Answered(response) => {
+                return self
+                    .relay(*response, authenticated.credential, budget, facts)
+                    .await
+                    .map(Forwarded::Response);
+            }
+            Upgrade::Switched { head, connection } => (head, connection),
+        };
+        let upgrade = head.headers.get(UPGRADE).cloned();
+        hop_headers::strip_hop_by_hop(&mut head.headers);
+        websocket::client_answer(
+            handshake,
+            &mut head,
+            upgrade.as_ref(),
+            expected_accept.as_deref(),
+        )
+        .map_err(|problem| Refusal::Upstream(UpstreamError::Switch(problem)))?;
+        answer_head(&mut head, &authenticated.credential, budget, facts);
+        Ok(Forwarded::Session(
+            head,
+            Box::new(PendingSession {
+                client: client_connection,
+                upstream: upstream_connection,
+                claims: Arc::clone(&authenticated.claims),
+                credential: authenticated.credential,
+                admission,
+                invalidations,
+                log: None,
+            }),
+        ))
+    }
+}
