@@ -106,13 +106,14 @@ async fn ping_gets_a_pong_and_close_is_answered_with_the_same_code() {
         Some(Ok(Message::Pong(payload))) => assert_eq!(&payload[..], b"hi"),
         other => panic!("expected a pong, got {other:?}"),
     }
+    // An application code, so the echo cannot be a default.
     let frame = CloseFrame {
-        code: CloseCode::Normal,
+        code: CloseCode::Library(4000),
         reason: "bye".into(),
     };
     socket.close(Some(frame)).await.unwrap();
     match socket.next().await {
-        Some(Ok(Message::Close(Some(reply)))) => assert_eq!(reply.code, CloseCode::Normal),
+        Some(Ok(Message::Close(Some(reply)))) => assert_eq!(reply.code, CloseCode::Library(4000)),
         other => panic!("expected the emulator's Close, got {other:?}"),
     }
     assert!(
