@@ -9,6 +9,7 @@
 //! | bad KV key (characters outside `a-z A-Z 0-9 - _ / = .`, empty, bad escape, > 1024 bytes) | 400 | `10015` |
 //! | bad query parameter, namespace name or JSON body (KV) | 400 | `10015` |
 //! | unreadable request body | 400 | `10015` |
+//! | not a WebSocket handshake on `/v2/speech-to-text/transcription` | 400 | `10015` |
 //! | method not allowed on a known route | 405 | `10015` |
 //! | body larger than the route allows | 413 | `10015` |
 //! | `POST /v2/messages` body is not a JSON object | 422 | `10015` |
@@ -16,7 +17,7 @@
 //! | namespace name already taken | 409 | `10020` (emulator's choice) |
 //! | `/v2/_emulator/status/{code}` | `code` | `code`, e.g. `"503"` |
 
-use http::header::{ALLOW, HeaderValue, RETRY_AFTER};
+use http::header::{ALLOW, HeaderValue, RETRY_AFTER, SEC_WEBSOCKET_VERSION};
 use http::{Response, StatusCode};
 use serde_json::json;
 
@@ -62,6 +63,40 @@ pub(crate) enum Problem {
         retry_after: Option<HeaderValue>,
         retry_after_ms: Option<HeaderValue>,
     },
+    /// A request to a WebSocket endpoint that is not an RFC 6455 opening handshake.
+    BadHandshake(HandshakeFault),
+}
+
+/// What a WebSocket handshake lacks: the first requirement of RFC 6455 section 4.2.1 it misses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HandshakeFault {
+    /// Not HTTP/1.1 (HTTP/1.0 cannot upgrade; the emulator offers no HTTP/2 extended CONNECT).
+    NotHttp11,
+    /// No `upgrade` token in `Connection`.
+    NoConnectionUpgrade,
+    /// No `websocket` token in `Upgrade`.
+    NoUpgradeWebsocket,
+    /// `Sec-WebSocket-Version` missing, repeated or not 13.
+    UnsupportedVersion,
+    /// `Sec-WebSocket-Key` missing, repeated or not the base64 of 16 bytes.
+    InvalidKey,
+    /// The connection offers no upgrade, although the headers ask for one.
+    NotUpgradable,
+}
+
+impl HandshakeFault {
+    fn detail(self) -> &'static str {
+        match self {
+            Self::NotHttp11 => "A WebSocket handshake must use HTTP/1.1.",
+            Self::NoConnectionUpgrade => "The Connection header must include 'upgrade'.",
+            Self::NoUpgradeWebsocket => "The Upgrade header must include 'websocket'.",
+            Self::UnsupportedVersion => "The Sec-WebSocket-Version header must be 13.",
+            Self::InvalidKey => {
+                "The Sec-WebSocket-Key header must be the base64 encoding of 16 bytes."
+            }
+            Self::NotUpgradable => "This connection cannot be upgraded.",
+        }
+    }
 }
 
 impl Problem {
@@ -76,7 +111,8 @@ impl Problem {
             | Self::InvalidParameter { .. }
             | Self::InvalidNamespaceName
             | Self::MalformedJson
-            | Self::UnreadableBody => StatusCode::BAD_REQUEST,
+            | Self::UnreadableBody
+            | Self::BadHandshake(_) => StatusCode::BAD_REQUEST,
             Self::NamespaceExists => StatusCode::CONFLICT,
             Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MalformedMessage | Self::MissingParameter { .. } => {
@@ -97,7 +133,8 @@ impl Problem {
             | Self::MalformedJson
             | Self::BodyTooLarge { .. }
             | Self::UnreadableBody
-            | Self::MalformedMessage => "10015",
+            | Self::MalformedMessage
+            | Self::BadHandshake(_) => "10015",
             Self::MissingParameter { .. } => "10004",
             Self::NamespaceExists => "10020",
             Self::Emulated { status, .. } => return status.as_u16().to_string(),
@@ -117,7 +154,8 @@ impl Problem {
             | Self::InvalidNamespaceName
             | Self::MalformedJson
             | Self::UnreadableBody
-            | Self::MalformedMessage => "Bad Request",
+            | Self::MalformedMessage
+            | Self::BadHandshake(_) => "Bad Request",
             Self::BodyTooLarge { .. } => "Payload too large",
             Self::MissingParameter { .. } => "Missing required parameter",
             Self::NamespaceExists => "Resource already exists",
@@ -156,6 +194,7 @@ impl Problem {
             Self::Emulated { status, .. } => {
                 format!("The emulator was asked to answer {}.", status.as_u16())
             }
+            Self::BadHandshake(fault) => fault.detail().to_owned(),
         }
     }
 
@@ -192,6 +231,10 @@ impl Problem {
                     headers.insert("retry-after-ms", value);
                 }
             }
+            // RFC 6455 section 4.4: name the versions the server speaks.
+            Self::BadHandshake(HandshakeFault::UnsupportedVersion) => {
+                headers.insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+            }
             Self::Unauthenticated
             | Self::RouteNotFound
             | Self::NamespaceNotFound
@@ -204,7 +247,14 @@ impl Problem {
             | Self::BodyTooLarge { .. }
             | Self::UnreadableBody
             | Self::MalformedMessage
-            | Self::MissingParameter { .. } => {}
+            | Self::MissingParameter { .. }
+            | Self::BadHandshake(
+                HandshakeFault::NotHttp11
+                | HandshakeFault::NoConnectionUpgrade
+                | HandshakeFault::NoUpgradeWebsocket
+                | HandshakeFault::InvalidKey
+                | HandshakeFault::NotUpgradable,
+            ) => {}
         }
         response
     }

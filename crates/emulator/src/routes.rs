@@ -11,14 +11,16 @@ use crate::problem::Problem;
 use crate::query::Query;
 use crate::reply::ResponseBody;
 use crate::request_body::RequestBody;
+use crate::sessions::Sessions;
 use crate::shared::Shared;
-use crate::{balance, kv, messages, test_routes};
+use crate::{balance, kv, messages, speech, test_routes};
 
 /// A `/v2` route, parsed from the raw path (without the leading `/v2/`).
 #[derive(Debug, PartialEq, Eq)]
 enum Route<'a> {
     Balance,
     Messages,
+    Transcription,
     Namespaces,
     Namespace { id: &'a str },
     Keys { id: &'a str },
@@ -35,6 +37,7 @@ impl<'a> Route<'a> {
         Some(match rest {
             "balance" => Self::Balance,
             "messages" => Self::Messages,
+            "speech-to-text/transcription" => Self::Transcription,
             "storage/kvs" => Self::Namespaces,
             "_emulator/sink" => Self::Sink,
             "_emulator/source" => Self::Source,
@@ -61,16 +64,18 @@ impl<'a> Route<'a> {
 }
 
 /// Answers one request. Every request is journaled first; every body is read to its end
-/// before the response is returned, so its journal entry holds the full body length.
+/// before the response is returned, so its journal entry holds the full body length. A
+/// WebSocket session the request opens runs on in `sessions`.
 pub(crate) async fn handle(
     shared: Arc<Shared>,
+    sessions: Sessions,
     request: Request<Incoming>,
     peer: std::net::SocketAddr,
 ) -> Response<ResponseBody> {
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let recorded = shared.journal.record(&parts, peer);
     let mut body = RequestBody::new(body, recorded);
-    let response = answer(&shared, &parts, &mut body)
+    let response = answer(&shared, &sessions, &mut parts, &mut body)
         .await
         .unwrap_or_else(Problem::into_response);
     if let Err(problem) = body.drain().await {
@@ -81,7 +86,8 @@ pub(crate) async fn handle(
 
 async fn answer(
     shared: &Shared,
-    parts: &http::request::Parts,
+    sessions: &Sessions,
+    parts: &mut http::request::Parts,
     body: &mut RequestBody,
 ) -> Result<Response<ResponseBody>, Problem> {
     let rest = parts
@@ -95,6 +101,10 @@ async fn answer(
     let kv = &shared.kv;
     let method = &parts.method;
     match route {
+        Route::Transcription => {
+            only(method, &Method::GET, "GET")?;
+            speech::transcription(parts, sessions)
+        }
         Route::Balance => {
             only(method, &Method::GET, "GET")?;
             Ok(balance::get(&shared.config))
@@ -181,6 +191,10 @@ mod tests {
     #[test]
     fn routes_parse_from_the_raw_path() {
         assert_eq!(Route::parse("balance"), Some(Route::Balance));
+        assert_eq!(
+            Route::parse("speech-to-text/transcription"),
+            Some(Route::Transcription)
+        );
         assert_eq!(
             Route::parse("storage/kvs/abc"),
             Some(Route::Namespace { id: "abc" })

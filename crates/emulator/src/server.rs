@@ -19,6 +19,7 @@ use crate::config::EmulatorConfig;
 use crate::journal::Journal;
 use crate::kv::KvStore;
 use crate::routes;
+use crate::sessions::Sessions;
 use crate::shared::Shared;
 
 /// How long to pause accepting after an accept error (such as running out of file
@@ -57,9 +58,11 @@ impl Emulator {
         self.shared.journal.clone()
     }
 
-    /// Serves HTTP/1.1 and h2c (prior knowledge) on `listener` until `shutdown` resolves,
-    /// then stops accepting and waits for open connections to finish their requests (idle
-    /// keep-alive connections close at once, HTTP/2 ones get `GOAWAY`).
+    /// Serves HTTP/1.1 (with upgrades, for WebSocket sessions) and h2c (prior knowledge) on
+    /// `listener` until `shutdown` resolves, then stops accepting and waits for open
+    /// connections to finish their requests (idle keep-alive connections close at once,
+    /// HTTP/2 ones get `GOAWAY`), then closes open WebSocket sessions with 1001 (going away)
+    /// and waits for them.
     ///
     /// # Errors
     /// None today: accept errors are logged and accepting resumes after a short pause. The
@@ -70,6 +73,7 @@ impl Emulator {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let graceful = GracefulShutdown::new();
+        let sessions = Sessions::default();
         let builder = auto::Builder::new(TokioExecutor::new());
         let mut shutdown = std::pin::pin!(shutdown);
         loop {
@@ -88,12 +92,14 @@ impl Emulator {
                 tracing::debug!(error = %err, "emulator could not set TCP_NODELAY");
             }
             let shared = Arc::clone(&self.shared);
+            let connection_sessions = sessions.clone();
             let service = service_fn(move |request| {
                 let shared = Arc::clone(&shared);
-                async move { Ok::<_, Infallible>(routes::handle(shared, request, peer).await) }
+                let sessions = connection_sessions.clone();
+                async move { Ok::<_, Infallible>(routes::handle(shared, sessions, request, peer).await) }
             });
             let connection = builder
-                .serve_connection(TokioIo::new(stream), service)
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
                 .into_owned();
             let connection = graceful.watch(connection);
             // Watched by `graceful`: shutdown below waits for this task's connection.
@@ -105,6 +111,7 @@ impl Emulator {
         }
         drop(listener);
         graceful.shutdown().await;
+        sessions.end_all().await;
         Ok(())
     }
 

@@ -1,4 +1,5 @@
-//! `binding-proxy dev` prints an admin token, a function token and a curl line that works.
+//! `binding-proxy dev` prints an admin token, a function token and lines to paste that work:
+//! balance, a KV put and get on the demo namespace, and a speech-to-text WebSocket session.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -8,8 +9,25 @@ use tokio::process::Command;
 
 use crate::bin;
 
+/// Runs one pasted banner line in a shell with the printed exports; returns its stdout.
+async fn paste(line: &str, exports: &[(String, String)]) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{line} --fail --max-time 20"))
+        .envs(exports.iter().map(|(n, v)| (n.clone(), v.clone())))
+        .output()
+        .await
+        .expect("run curl");
+    assert!(
+        out.status.success(),
+        "{line}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 answer")
+}
+
 #[tokio::test]
-async fn dev_banner_curl_line_succeeds_when_pasted() {
+async fn dev_banner_lines_succeed_when_pasted() {
     let mut child = Command::new(bin())
         .args([
             "dev",
@@ -26,7 +44,8 @@ async fn dev_banner_curl_line_succeeds_when_pasted() {
         .expect("spawn dev");
     let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
     let mut exports = Vec::new();
-    let mut curl = None;
+    let mut curls = Vec::new();
+    let mut websocket = None;
     let read = async {
         while let Some(line) = lines.next_line().await.expect("read banner") {
             let line = line.trim().to_owned();
@@ -35,7 +54,10 @@ async fn dev_banner_curl_line_succeeds_when_pasted() {
                 exports.push((name.to_owned(), value.to_owned()));
             }
             if line.starts_with("curl ") {
-                curl = Some(line);
+                curls.push(line);
+            } else if line.starts_with("printf ") {
+                // The speech-to-text line comes last.
+                websocket = Some(line);
                 break;
             }
         }
@@ -43,7 +65,9 @@ async fn dev_banner_curl_line_succeeds_when_pasted() {
     tokio::time::timeout(Duration::from_secs(60), read)
         .await
         .expect("banner within 60 s");
-    let curl = curl.expect("a curl line");
+    let [balance, kv_put, kv_get] = curls.as_slice() else {
+        panic!("three curl lines (balance, KV put, KV get): {curls:?}");
+    };
     let names: Vec<&str> = exports.iter().map(|(n, _)| n.as_str()).collect();
     for name in [
         "BINDING_PROXY_ADMIN_URL",
@@ -54,21 +78,36 @@ async fn dev_banner_curl_line_succeeds_when_pasted() {
         assert!(names.contains(&name), "{name} in banner: {names:?}");
     }
 
-    // Paste the curl line into a shell with the printed exports.
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!("{curl} --fail --max-time 20"))
-        .envs(exports.iter().map(|(n, v)| (n.clone(), v.clone())))
-        .output()
-        .await
-        .expect("run curl");
-    assert!(
-        out.status.success(),
-        "curl failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let body: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON answer");
+    // Paste the curl lines, in order, into a shell with the printed exports.
+    let body: serde_json::Value =
+        serde_json::from_str(&paste(balance, &exports).await).expect("JSON answer");
     assert_eq!(body["data"]["record_type"], "balance");
+    // The demo namespace exists: the put creates the key, the get reads back what was put.
+    assert!(kv_put.contains("-X PUT"), "{kv_put}");
+    assert_eq!(paste(kv_put, &exports).await, "201\n");
+    assert_eq!(
+        paste(kv_get, &exports).await,
+        "hello from binding-proxy dev\n"
+    );
+
+    // The speech-to-text line opens a WebSocket session on the SDK route form, with the token.
+    // TODO(#17): open it through the proxy once the data plane carries WebSocket sessions.
+    let websocket = websocket.expect("a speech-to-text line");
+    let base = &exports
+        .iter()
+        .find(|(name, _)| name == "TELNYX_BASE_URL")
+        .expect("TELNYX_BASE_URL")
+        .1;
+    let url = format!(
+        "{}/speech-to-text/transcription",
+        base.replacen("http://", "ws://", 1)
+    );
+    assert!(
+        websocket.contains(&format!(
+            r#"websocat -b -1 "{url}" -H "Authorization: Bearer $TELNYX_API_KEY""#
+        )),
+        "{websocket}"
+    );
 
     // The printed admin credentials work with the CLI.
     let out = Command::new(bin())

@@ -13,5 +13,6 @@ mod echo;
 mod journal;
 mod kv;
 mod server;
+mod speech;
 mod streaming;
 mod support;

@@ -1,6 +1,9 @@
 //! `dev`: proxy, admin API and the upstream emulator in one process, all in memory, with a
-//! demo binding and token printed for copying. Built with the default `dev` feature only, so a
-//! production build can leave the emulator out.
+//! demo binding, a demo KV namespace and a token, and a banner of lines to paste. Built with
+//! the default `dev` feature only, so a production build can leave the emulator out.
+
+mod banner;
+mod demo_kv;
 
 use std::io::Write;
 use std::sync::Arc;
@@ -14,6 +17,7 @@ use crate::app::{self, Listeners, Stack};
 use crate::config::Config;
 use crate::serve::{random_hex, sha256};
 use crate::shutdown;
+use banner::Banner;
 
 /// What `dev` sets up: names a developer copies from the banner.
 const DEV_ORG: &str = "demo-org";
@@ -34,6 +38,9 @@ pub(crate) async fn dev(mut config: Config) -> anyhow::Result<()> {
     .context("starting the upstream emulator")?;
     config.dataplane.upstream.origin = UpstreamOrigin::parse(&emulator.base_url())
         .context("the emulator's address is not an http origin")?;
+    let kv_namespace_id = demo_kv::create(&emulator.base_url(), &upstream_key)
+        .await
+        .context("creating the demo KV namespace in the emulator")?;
 
     let store: StoreHandle = Arc::new(
         SqliteStore::connect("sqlite::memory:", MasterKey::generate())
@@ -74,20 +81,23 @@ pub(crate) async fn dev(mut config: Config) -> anyhow::Result<()> {
         .await
         .context("minting the demo token")?;
 
-    let banner = format!(
-        "\nbinding-proxy dev is running (everything in memory; upstream = built-in emulator at {upstream})\n\
-         \n  data plane  http://{dataplane_addr}\n  admin API   {admin_scheme}://{admin_addr}\n\
-         \nOperator (CLI and admin API):\n  export BINDING_PROXY_ADMIN_URL={admin_scheme}://{admin_addr}\n  export BINDING_PROXY_ADMIN_TOKEN={admin_token}\n  binding-proxy bindings get {DEV_ORG}\n\
-         \nFunction environment ({DEV_ORG}/{DEV_FUNCTION}):\n  export TELNYX_BASE_URL={base}\n  export TELNYX_API_KEY={jwt}\n\
-         \nTry it:\n  curl -sS -H \"Authorization: Bearer $TELNYX_API_KEY\" \"$TELNYX_BASE_URL/v2/balance\"\n",
-        upstream = emulator.base_url(),
-        admin_scheme = if config.admin.tls.is_some() {
-            "https"
-        } else {
-            "http"
-        },
-        jwt = token.token,
-    );
+    let admin_scheme = if config.admin.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let banner = Banner {
+        upstream: &emulator.base_url(),
+        dataplane_addr,
+        admin_url: &format!("{admin_scheme}://{admin_addr}"),
+        admin_token: &admin_token,
+        org_id: DEV_ORG,
+        function_id: DEV_FUNCTION,
+        base: &base,
+        jwt: &token.token,
+        kv_namespace_id: &kv_namespace_id,
+    }
+    .render();
     std::io::stdout()
         .lock()
         .write_all(banner.as_bytes())
