@@ -19,6 +19,8 @@ use zeroize::Zeroizing;
 /// `"`, `\` or `/`. An empty key has no form: it cannot be reflected.
 pub struct KeyPatterns {
     finders: Vec<Finder<'static>>,
+    /// Whether some form holds a CR or an LF (see [`KeyPatterns::has_line_break`]).
+    line_break: bool,
 }
 
 impl KeyPatterns {
@@ -36,7 +38,11 @@ impl KeyPatterns {
             }
         }
         forms.sort_by_key(|form| std::cmp::Reverse(form.len()));
+        let line_break = forms
+            .iter()
+            .any(|form| memchr::memchr2(b'\n', b'\r', form).is_some());
         Self {
+            line_break,
             finders: forms
                 .iter()
                 .map(|form| Finder::new(form.as_slice()).into_owned())
@@ -55,6 +61,13 @@ impl KeyPatterns {
         self.finders
             .first()
             .map_or(0, |finder| finder.needle().len())
+    }
+
+    /// Whether some form holds a CR or an LF. None does for a key that is a header value, as
+    /// every cached credential's is (the JSON forms escape both): then no occurrence of a form
+    /// spans a line break, and a streamed scan need not hold back a line's end.
+    pub fn has_line_break(&self) -> bool {
+        self.line_break
     }
 
     /// The shortest form's length (the key's own); 0 when there is no form.
@@ -147,6 +160,16 @@ mod tests {
         let escaped = serde_json::to_string(std::str::from_utf8(key).unwrap()).unwrap();
         let inner = escaped.trim_matches('"').as_bytes().to_vec();
         assert_eq!(forms(key), [inner, key.to_vec()]);
+    }
+
+    #[test]
+    fn only_a_key_with_a_cr_or_an_lf_has_a_form_with_a_line_break() {
+        for key in [&b"KEY0123_abc-XYZ"[..], b"k\te\x01y", br#"a"b\c/d"#, b""] {
+            assert!(!KeyPatterns::new(key).has_line_break(), "{key:?}");
+        }
+        for key in [&b"a\nb"[..], b"a\rb", b"\r\n"] {
+            assert!(KeyPatterns::new(key).has_line_break(), "{key:?}");
+        }
     }
 
     #[test]

@@ -21,6 +21,7 @@ mod routing;
 mod scopes;
 mod seeds;
 mod shutdown;
+mod sse;
 mod streaming;
 mod tokens;
 mod websocket;

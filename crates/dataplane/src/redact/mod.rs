@@ -10,9 +10,11 @@
 //!   for `identity` and refuses an answer encoded anyway);
 //! - `stream`: the body is scanned as it streams; each form of the key becomes a marker of the
 //!   same length, so `Content-Length` stays true. The last `longest form - 1` bytes of every
-//!   chunk are held back until the next chunk (or the end): a key cut across chunks is still
-//!   found, and since the held-back length never depends on the bytes, chunk sizes tell a
-//!   function nothing about how much of a guess matched the key;
+//!   chunk, or only those after a line break among them (no form holds one), are held back
+//!   until the next chunk (or the end): a key cut across chunks is still found, an event of an
+//!   event stream goes out when it ends, and since the held-back length never depends on
+//!   whether the bytes begin the key, chunk sizes tell a function nothing about how much of a
+//!   guess matched it;
 //! - `body`: the response body that does it ([`RedactingBody`]) and what it found.
 //!
 //! The forms of the key (its bytes and its JSON-string escapes) and their searchers are built

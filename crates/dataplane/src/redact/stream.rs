@@ -14,11 +14,15 @@ const MARKER: &[u8] = b"[redacted]";
 ///
 /// Each occurrence of a form of the key is replaced in place by a marker of the same length
 /// (`[redacted]` cut or padded with `*`). The last `longest form - 1` bytes of each chunk are
-/// held back until the next chunk or the end of the body, whatever they hold: a form cut
-/// across chunks is found once the rest arrives, and how many bytes are held back never
-/// depends on whether they begin the key (that would tell a function, through the chunk sizes
-/// it receives, how much of a guess it planted matched). Allocates only to join chunks
-/// shorter than that, and to copy a chunk in which the key was found.
+/// held back until the next chunk or the end of the body, whatever they are, except for what
+/// ends a line among them: no form holds a CR or an LF (a key that is a header value has
+/// neither, and the JSON forms escape both), so none can run on past one, and only the bytes
+/// after the last line break are held. A form cut across chunks is found once the rest
+/// arrives, and how many bytes are held back depends on the chunk sizes and where lines end,
+/// never on whether the bytes begin the key (that would tell a function, through the chunk
+/// sizes it receives, how much of a guess it planted matched). A chunk that ends a line (an
+/// event of an event stream, a line of NDJSON) goes out whole. Allocates only to join chunks
+/// shorter than what is held back, and to copy a chunk in which the key was found.
 pub struct Scanner {
     credential: Arc<Credential>,
     /// Bytes scanned already (with everything before them) but not yet handed out.
@@ -54,21 +58,26 @@ impl Scanner {
         if last || keep == 0 {
             return (held, chunk);
         }
-        if chunk.len() >= keep {
-            self.held = chunk.split_off(chunk.len() - keep);
+        // The last `keep` bytes of what was held and this chunk; when a line ends among those
+        // in this chunk, only the bytes after it (no form runs on past a line break).
+        let mut hold = keep.min(held.len() + chunk.len());
+        if !patterns.has_line_break() {
+            let window = hold.min(chunk.len());
+            if let Some(at) = memchr::memrchr2(b'\n', b'\r', &chunk[chunk.len() - window..]) {
+                hold = window - at - 1;
+            }
+        }
+        if chunk.len() >= hold {
+            self.held = chunk.split_off(chunk.len() - hold);
             return (held, chunk);
         }
-        // A chunk shorter than what is held back: keep the last `keep` bytes of both.
+        // More than this chunk is held back: keep the last `hold` bytes of both.
         let mut pending = if held.is_empty() {
             chunk
         } else {
             joined(&held, &chunk)
         };
-        if pending.len() <= keep {
-            self.held = pending;
-            return (Bytes::new(), Bytes::new());
-        }
-        self.held = pending.split_off(pending.len() - keep);
+        self.held = pending.split_off(pending.len() - hold);
         (pending, Bytes::new())
     }
 
@@ -301,17 +310,109 @@ mod tests {
     }
 
     #[test]
-    fn what_is_held_back_depends_on_chunk_sizes_only() {
+    fn what_is_held_back_depends_on_chunk_sizes_and_line_ends_only() {
         // A function that plants a guess at a chunk's end learns nothing from the chunk sizes
-        // it gets back: a correct prefix of the key and a wrong guess are held back alike.
-        let sizes = |tail: &str| {
+        // it gets back: a correct prefix of the key and a wrong guess are held back alike,
+        // after a line break as without one.
+        let sizes = |head: &str, tail: &str| {
             let mut scanner = Scanner::new(credential(KEY));
-            let chunk = Bytes::from(format!("{}{tail}", "x".repeat(100)));
+            let chunk = Bytes::from(format!("{head}{tail}"));
             let (first, second) = scanner.push(chunk, false);
             (first.len(), second.len(), scanner.held())
         };
-        assert_eq!(sizes(&KEY[..10]), sizes("qqqqqqqqqq"));
-        assert_eq!(sizes(&KEY[..10]).2, KEY.len() - 1);
+        let head = "x".repeat(100);
+        assert_eq!(sizes(&head, &KEY[..10]), sizes(&head, "qqqqqqqqqq"));
+        assert_eq!(sizes(&head, &KEY[..10]).2, KEY.len() - 1);
+        let line = format!("{head}\n");
+        assert_eq!(sizes(&line, &KEY[..10]), sizes(&line, "qqqqqqqqqq"));
+        assert_eq!(sizes(&line, &KEY[..10]).2, 10);
+    }
+
+    #[test]
+    fn a_chunk_that_ends_a_line_goes_out_whole() {
+        for event in [
+            &b"id: 1\nevent: call.answered\ndata: {\"n\":1}\n\n"[..],
+            b"id: 2\r\ndata: {}\r\n\r\n",
+            b"data: 3\r\r",
+            b": keep-alive\n\n",
+            b"\n",
+        ] {
+            let mut scanner = Scanner::new(credential(KEY));
+            let (first, second) = scanner.push(Bytes::from_static(event), false);
+            assert_eq!((&first[..], &second[..]), (&b""[..], event));
+            assert_eq!(scanner.held(), 0);
+        }
+    }
+
+    #[test]
+    fn what_was_held_back_goes_out_with_the_chunk_that_ends_its_line() {
+        let mut scanner = Scanner::new(credential(KEY));
+        let (first, second) = scanner.push(Bytes::from_static(b"id: 1\ndata: {\"n\""), false);
+        assert_eq!([first, second].concat(), b"id: 1\n");
+        assert_eq!(scanner.held(), "data: {\"n\"".len());
+        let (first, second) = scanner.push(Bytes::from_static(b":1}\n\nid: 2"), false);
+        assert_eq!([first, second].concat(), b"data: {\"n\":1}\n\n");
+        assert_eq!(scanner.held(), "id: 2".len());
+        // A line break further back than the longest form changes nothing.
+        let long = format!("\n{}", "y".repeat(KEY.len() + 5));
+        let (first, second) = scanner.push(Bytes::from(long.clone()), false);
+        assert_eq!(
+            [first, second].concat(),
+            format!("id: 2{}", &long[..long.len() - (KEY.len() - 1)]).as_bytes()
+        );
+        assert_eq!(scanner.held(), KEY.len() - 1);
+    }
+
+    #[test]
+    fn a_key_among_line_breaks_is_masked_in_every_split() {
+        let body = format!("data: {KEY}\n\nid: 2\r\ndata: x{KEY}\r\n\r\n{KEY}\n\n\r{KEY}");
+        let expected = body.replace(KEY, std::str::from_utf8(&marker(KEY.len())).unwrap());
+        for (out, found) in every_split(KEY, body.as_bytes()) {
+            assert_eq!(String::from_utf8(out).unwrap(), expected);
+            assert_eq!(found, 4);
+        }
+        let one_byte_chunks: Vec<&[u8]> = body.as_bytes().chunks(1).collect();
+        assert_eq!(stream(KEY, &one_byte_chunks), (expected.into_bytes(), 4));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+
+        /// Lines, events and keys cut anywhere: what comes out is the body with every key
+        /// masked, and nothing is held back once a chunk ends a line.
+        #[test]
+        fn a_line_based_stream_cut_anywhere_comes_out_masked(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    KEY, &KEY[..7], &KEY[7..], &KEY[..KEY.len() - 1], "\n", "\r", "\r\n",
+                    "\n\n", "data: ", "id: 7", ": ka", "{\"k\":1}", "K", "x",
+                ]),
+                0..24,
+            ),
+            cuts in proptest::collection::vec(0_usize..400, 0..8),
+        ) {
+            let body = pieces.concat();
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|at| at.min(body.len())).collect();
+            cuts.sort_unstable();
+            let mut scanner = Scanner::new(credential(KEY));
+            let mut out = Vec::new();
+            let mut from = 0;
+            for at in cuts.into_iter().chain([body.len()]) {
+                let chunk = &body.as_bytes()[from..at];
+                let (first, second) =
+                    scanner.push(Bytes::copy_from_slice(chunk), at == body.len());
+                out.extend_from_slice(&first);
+                out.extend_from_slice(&second);
+                if chunk.last().is_some_and(|&byte| byte == b'\n' || byte == b'\r') {
+                    proptest::prop_assert_eq!(scanner.held(), 0);
+                }
+                from = at;
+            }
+            out.extend_from_slice(&scanner.finish());
+            let expected = body.replace(KEY, std::str::from_utf8(&marker(KEY.len())).unwrap());
+            proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), expected);
+            proptest::prop_assert_eq!(scanner.found() as usize, body.matches(KEY).count());
+        }
     }
 
     #[test]
