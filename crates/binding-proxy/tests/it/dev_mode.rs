@@ -91,7 +91,6 @@ async fn dev_banner_lines_succeed_when_pasted() {
     );
 
     // The speech-to-text line opens a WebSocket session on the SDK route form, with the token.
-    // TODO(#17): open it through the proxy once the data plane carries WebSocket sessions.
     let websocket = websocket.expect("a speech-to-text line");
     let base = &exports
         .iter()
@@ -108,6 +107,31 @@ async fn dev_banner_lines_succeed_when_pasted() {
         )),
         "{websocket}"
     );
+    // That session works through the proxy: a frame of audio, a transcript back.
+    let token = &exports
+        .iter()
+        .find(|(name, _)| name == "TELNYX_API_KEY")
+        .expect("TELNYX_API_KEY")
+        .1;
+    let request = crate::websocket::handshake(&url, Some(token));
+    let mut session = crate::websocket::connect(request)
+        .await
+        .expect("a session through the proxy");
+    {
+        use futures_util::SinkExt;
+        use tokio_tungstenite::tungstenite::Message;
+        session
+            .send(Message::Binary(vec![0u8; 320].into()))
+            .await
+            .expect("audio");
+        let event = crate::websocket::next_message(&mut session, Duration::from_secs(20)).await;
+        let Some(Message::Text(event)) = event else {
+            panic!("a transcript event, got {event:?}");
+        };
+        let event: serde_json::Value = serde_json::from_str(&event).expect("JSON event");
+        assert_eq!(event["type"], "transcript");
+        assert_eq!(event["transcript"], "320 bytes of audio");
+    }
 
     // The printed admin credentials work with the CLI.
     let out = Command::new(bin())
