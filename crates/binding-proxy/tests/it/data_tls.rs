@@ -271,3 +271,49 @@ async fn a_renewed_certificate_is_served_without_a_failed_request() {
     }
     assert_eq!(stack.emulator.journal().len(), answered + 1);
 }
+
+/// `wss://`: the SDKs' speech sessions against an `https` base URL, through the TLS listener,
+/// to the emulator's speech-to-text WebSocket.
+#[tokio::test]
+async fn a_websocket_session_works_over_the_tls_listener() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let pki = Pki::new("data TLS CA");
+    let (stack, token) = tls_stack(&pki, "org-tls-ws").await;
+    let tcp = TcpStream::connect(stack.proxy.dataplane)
+        .await
+        .expect("connect");
+    let name = ServerName::IpAddress(stack.proxy.dataplane.ip().into());
+    let tls = pki
+        .client(&[b"http/1.1"])
+        .connect(name, tcp)
+        .await
+        .expect("TLS handshake");
+    let url = format!(
+        "wss://{}{}",
+        stack.proxy.dataplane,
+        prefix_path(&stack, "/speech-to-text/transcription")
+    );
+    let request = crate::websocket::handshake(&url, Some(&token));
+    let (mut session, response) = tokio_tungstenite::client_async(request, tls)
+        .await
+        .expect("session opened");
+    assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+    session
+        .send(Message::Binary(vec![1u8; 640].into()))
+        .await
+        .expect("audio");
+    let event = tokio::time::timeout(EXCHANGE_TIMEOUT, session.next())
+        .await
+        .expect("an event in time");
+    let Some(Ok(Message::Text(event))) = event else {
+        panic!("a transcript event, got {event:?}");
+    };
+    assert!(event.contains("640 bytes of audio"), "{event}");
+    let seen = stack.emulator.journal().last().expect("the handshake");
+    assert_eq!(
+        seen.headers["authorization"],
+        format!("Bearer {KEY}").as_str()
+    );
+}

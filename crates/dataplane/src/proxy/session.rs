@@ -52,6 +52,10 @@ impl Proxy {
             authenticated,
             budget,
         } = opening;
+        // Draining: a session started now would be closed at once.
+        if self.sessions.stopping() {
+            return Err(Refusal::NotReady);
+        }
         let admission = self
             .sessions
             .admit(&authenticated.claims.sub)

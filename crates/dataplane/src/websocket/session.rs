@@ -220,6 +220,7 @@ where
         let mut recheck_again = false;
         let mut retrying = false;
         let mut listening = true;
+        let mut watching = true;
         let mut closing: Option<(Outcome, CloseCode)> = None;
         // The drain may have begun before this session started.
         let mut stopped = *stop.borrow_and_update();
@@ -258,7 +259,7 @@ where
                         break (outcome, Some(code));
                     }
                 }
-                changed = stop.changed() => match changed {
+                changed = stop.changed(), if watching => match changed {
                     Ok(()) => {
                         stopped = *stop.borrow_and_update();
                         if stopped == Stop::Cut {
@@ -266,7 +267,10 @@ where
                         }
                     }
                     // The proxy is gone: nothing will tell this session to stop again.
-                    Err(_) => stopped = Stop::GoAway,
+                    Err(_) => {
+                        watching = false;
+                        stopped = Stop::GoAway;
+                    }
                 },
                 received = self.invalidations.recv(), if listening && closing.is_none() => {
                     let concerned = match received {

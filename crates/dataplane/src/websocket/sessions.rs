@@ -114,6 +114,11 @@ impl Sessions {
         self.tasks.wait().await;
     }
 
+    /// Whether the sessions were told to stop (the drain began): no new one should start.
+    pub(crate) fn stopping(&self) -> bool {
+        *self.stop.borrow() != Stop::Serving
+    }
+
     /// Sessions open now (admitted and not yet ended).
     pub(crate) fn open(&self) -> usize {
         self.open.load(Ordering::Acquire)
