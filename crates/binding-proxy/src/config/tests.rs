@@ -268,6 +268,7 @@ fn every_setting_is_documented_and_every_documented_setting_exists() {
         ("shutdown", fields_of::<RawShutdown>()),
         ("rate_limit", fields_of::<dataplane::RawRateLimitSettings>()),
         ("runtime", fields_of::<RawRuntime>()),
+        ("websocket", fields_of::<dataplane::RawWebSocketSettings>()),
     ]);
     let docs = documented_keys();
     for (section, fields) in &code {

@@ -123,6 +123,34 @@ async fn full_scenario_at_trace_level_leaks_no_secret() {
             )
             .await,
     );
+    // A WebSocket session, open while the key changes and ended by the rotation below: its
+    // handshake, tunnel, re-checks and access line are all logged at trace.
+    let url = format!(
+        "{}/speech-to-text/transcription",
+        stack.proxy.base_url().replacen("http://", "ws://", 1)
+    );
+    let mut session =
+        crate::websocket::connect(crate::websocket::handshake(&url, Some(&tokens[0])))
+            .await
+            .expect("a session");
+    {
+        use futures_util::SinkExt;
+        session
+            .send(tokio_tungstenite::tungstenite::Message::Binary(
+                vec![0u8; 160].into(),
+            ))
+            .await
+            .expect("audio");
+        let event =
+            crate::websocket::next_message(&mut session, std::time::Duration::from_secs(20)).await;
+        assert!(
+            matches!(
+                event,
+                Some(tokio_tungstenite::tungstenite::Message::Text(_))
+            ),
+            "{event:?}"
+        );
+    }
     replies.push(admin(Method::POST, "/v1/bindings/org-hygiene/validate", None).await);
     replies.push(admin(Method::GET, "/v1/bindings/org-hygiene", None).await);
     replies.push(
@@ -134,6 +162,12 @@ async fn full_scenario_at_trace_level_leaks_no_secret() {
         .await,
     );
     replies.push(admin(Method::POST, "/v1/bindings/org-hygiene/rotate", None).await);
+    let closed =
+        crate::websocket::next_message(&mut session, std::time::Duration::from_secs(20)).await;
+    assert!(
+        matches!(&closed, Some(tokio_tungstenite::tungstenite::Message::Close(Some(frame))) if u16::from(frame.code) == 1008),
+        "the rotation ends the session: {closed:?}"
+    );
     replies.push(admin(Method::GET, "/v1/audit-events?limit=100", None).await);
     replies.push(
         stack
