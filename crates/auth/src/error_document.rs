@@ -318,7 +318,7 @@ mod tests {
             );
             assert!(!code.title().is_empty());
         }
-        assert_eq!(seen.len(), 33);
+        assert_eq!(seen.len(), 35);
     }
 
     #[test]
@@ -339,6 +339,14 @@ mod tests {
         );
         assert_eq!(ErrorCode::Internal.as_str(), "internal_error");
         assert_eq!(ErrorCode::ScopeNotGranted.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            ErrorCode::TooManySessions.status(),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        assert_eq!(
+            ErrorCode::BadWebSocketHandshake.status(),
+            StatusCode::BAD_REQUEST
+        );
         assert!(ErrorCode::TokenRevoked.is_token_refusal());
         assert!(!ErrorCode::AdminUnauthorized.is_token_refusal());
     }

@@ -338,6 +338,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn session_refusals_have_their_codes_and_a_retry_after() {
+        let (response, json) =
+            answer(Refusal::TooManySessions(SessionLimit::Organization(3))).await;
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[RETRY_AFTER], "5");
+        assert_eq!(response.headers()[RETRY_AFTER_MS], "5000");
+        assert_eq!(json["errors"][0]["code"], "too_many_sessions");
+        assert_eq!(
+            json["errors"][0]["detail"],
+            "the organization has 3 WebSocket sessions open on this replica, its limit"
+        );
+        let (response, json) = answer(Refusal::BadHandshake(HandshakeProblem::Version)).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(json["errors"][0]["code"], "bad_websocket_handshake");
+        let (response, json) = answer(Refusal::Upstream(UpstreamError::Switch(
+            SwitchProblem::Accept,
+        )))
+        .await;
+        assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+        assert_eq!(response.headers()[X_SHOULD_RETRY], "false");
+        assert_eq!(json["errors"][0]["code"], "upstream_failed");
+    }
+
+    #[tokio::test]
     async fn bad_targets_and_routes_and_methods_have_their_codes() {
         let (response, json) = answer(Refusal::BadTarget(TargetProblem::DotSegment)).await;
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);

@@ -74,7 +74,8 @@ pub(super) enum Reuse {
 /// The proxy's connections to its one upstream.
 pub(super) struct Pool {
     connector: HttpsConnector<HttpConnector>,
-    /// The same, offering only `http/1.1` in ALPN: a WebSocket session's connection
+    /// The same without ALPN (hyper-rustls offers none for HTTP/1.1 alone, and a TLS server
+    /// speaks HTTP/1.1 then): a WebSocket session's connection
     /// (`upgrade`), which HTTP/2 cannot carry as an HTTP/1.1 upgrade.
     pub(super) http1_connector: HttpsConnector<HttpConnector>,
     /// `scheme://authority/`, for the connector.

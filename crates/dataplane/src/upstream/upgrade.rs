@@ -1,7 +1,8 @@
 //! A WebSocket session's upstream connection: one of its own, never pooled and never HTTP/2
-//! (ALPN offers only `http/1.1`), on which the handshake is sent as an HTTP/1.1 upgrade. A
-//! `101` hands the connection over to the session; any other answer is relayed like a
-//! response, and the connection closes once its body has been read.
+//! (its TLS handshake offers no ALPN, so no `h2`: a TLS server speaks HTTP/1.1 then), on
+//! which the handshake is sent as an HTTP/1.1 upgrade. A `101` hands the connection over to
+//! the session; any other answer is relayed like a response, and the connection closes once
+//! its body has been read.
 
 use bytes::Bytes;
 use http::header::HOST;

@@ -5,6 +5,7 @@
 mod lifetime;
 mod refusals;
 mod sessions;
+mod tls_upstream;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
