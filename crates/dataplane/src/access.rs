@@ -179,6 +179,18 @@ pub(crate) struct SessionEnd {
     pub(crate) bytes_out: u64,
 }
 
+impl SessionEnd {
+    /// A session that ended before any byte passed, and without a Close from the proxy.
+    pub(crate) fn empty(ended_by: Outcome) -> Self {
+        Self {
+            ended_by,
+            close_code: None,
+            bytes_in: 0,
+            bytes_out: 0,
+        }
+    }
+}
+
 impl SessionLog {
     /// Writes the session's access line: the handshake's facts, the session's duration (from
     /// the handshake's head), bytes each way and who ended it. Never a token or a key.

@@ -114,10 +114,17 @@ impl PendingSession {
             log,
         } = self;
         context.series.open.inc();
-        let handed_over = tokio::time::timeout(UPGRADE_TIMEOUT, async {
-            tokio::try_join!(client, upstream)
-        })
-        .await;
+        // A drain whose grace runs out does not wait for a handover either.
+        let mut stop = context.stop.clone();
+        let handed_over = tokio::select! {
+            handed_over = tokio::time::timeout(UPGRADE_TIMEOUT, async {
+                tokio::try_join!(client, upstream)
+            }) => handed_over,
+            _ = stop.wait_for(|stop| *stop == Stop::Cut) => {
+                tracing::debug!("the drain ended before a WebSocket connection was handed over");
+                return finish(&context, log, admission, SessionEnd::empty(Outcome::Cut));
+            }
+        };
         let end = match handed_over {
             Ok(Ok((client, upstream))) => {
                 let tunnel = Tunnel::new(
@@ -137,29 +144,29 @@ impl PendingSession {
             }
             Ok(Err(err)) => {
                 tracing::debug!(error = %err, "a WebSocket connection was not handed over");
-                SessionEnd {
-                    ended_by: Outcome::Error,
-                    close_code: None,
-                    bytes_in: 0,
-                    bytes_out: 0,
-                }
+                SessionEnd::empty(Outcome::Error)
             }
             Err(_elapsed) => {
                 tracing::debug!("a WebSocket connection was not handed over in time");
-                SessionEnd {
-                    ended_by: Outcome::Error,
-                    close_code: None,
-                    bytes_in: 0,
-                    bytes_out: 0,
-                }
+                SessionEnd::empty(Outcome::Error)
             }
         };
-        drop(admission);
-        context.series.open.dec();
-        context.series.ended(end.ended_by);
-        if let Some(log) = log {
-            log.finish(end);
-        }
+        finish(&context, log, admission, end);
+    }
+}
+
+/// A session is over: its place under the caps freed, its metrics and access line written.
+fn finish(
+    context: &SessionContext,
+    log: Option<SessionLog>,
+    admission: Admission,
+    end: SessionEnd,
+) {
+    drop(admission);
+    context.series.open.dec();
+    context.series.ended(end.ended_by);
+    if let Some(log) = log {
+        log.finish(end);
     }
 }
 
