@@ -2,14 +2,17 @@
 """Creates bindings and mints binding-proxy tokens through the admin API (stdlib only).
 
 usage:
-  mint_bp.py ADMIN_ADDR ADMIN_TOKEN ORG API_KEY COUNT [TTL_SECS]
+  mint_bp.py [--scopes=S1,S2] ADMIN_ADDR ADMIN_TOKEN ORG API_KEY COUNT [TTL_SECS]
       Creates the binding ORG (scope `account`, no rate limit) unless it exists, then prints
       COUNT tokens of it, one a line. One keep-alive connection.
-  mint_bp.py --orgs N ADMIN_ADDR ADMIN_TOKEN PREFIX API_KEY [CONNECTIONS]
+  mint_bp.py [--scopes=S1,S2] --orgs N ADMIN_ADDR ADMIN_TOKEN PREFIX API_KEY [CONNECTIONS]
       Creates N bindings PREFIX-00000 … (each its own organization, scope `account`; an
       existing one is kept) and mints one token for each; prints the N tokens, one a line, in
       organization order. CONNECTIONS keep-alive connections (default 4) work in parallel so
       the client's own time overlaps the server's; the time taken goes to stderr.
+
+--scopes gives new bindings other scopes than `account` (e.g. `speech` for WebSocket
+sessions, scripts/bench-websocket).
 
 127.0.0.1 (or localhost) only.
 """
@@ -18,6 +21,9 @@ import json
 import sys
 import threading
 import time
+
+# The scopes of the bindings created: `account` unless --scopes says otherwise.
+SCOPES = ["account"]
 
 
 class Admin:
@@ -38,7 +44,7 @@ class Admin:
 
     def create_binding(self, org: str, api_key: str) -> None:
         status, body = self.call("POST", "/v1/bindings",
-                                 {"org_id": org, "api_key": api_key, "scopes": ["account"]})
+                                 {"org_id": org, "api_key": api_key, "scopes": SCOPES})
         if status not in (201, 409):
             raise RuntimeError(f"create binding {org}: HTTP {status}: {body[:200]!r}")
 
@@ -97,10 +103,13 @@ def many_orgs(argv: list) -> None:
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--orgs":
-        many_orgs(sys.argv[2:])
+    argv = sys.argv[1:]
+    if argv and argv[0].startswith("--scopes="):
+        SCOPES[:] = [s for s in argv.pop(0)[len("--scopes="):].split(",") if s]
+    if argv and argv[0] == "--orgs":
+        many_orgs(argv[1:])
     else:
-        one_org(sys.argv[1:])
+        one_org(argv)
 
 
 if __name__ == "__main__":
