@@ -247,19 +247,6 @@ where
             }
             tokio::select! {
                 biased;
-                result = &mut self.tunnel => {
-                    break match (closing, result) {
-                        (Some((outcome, code)), _) => (outcome, Some(code)),
-                        (None, Ok(())) => match self.tunnel.ended_by() {
-                            Some(Side::Client) => (Outcome::ClientClosed, None),
-                            Some(Side::Upstream) | None => (Outcome::UpstreamClosed, None),
-                        },
-                        (None, Err(err)) => {
-                            tracing::debug!(error = %err, "WebSocket session failed");
-                            (Outcome::Error, None)
-                        }
-                    };
-                }
                 () = &mut grace, if closing.is_some() => {
                     // The peers did not answer the Close in time: dropped.
                     if let Some((outcome, code)) = closing {
@@ -340,6 +327,22 @@ where
                     self.tunnel.close(code, reason);
                     closing = Some((outcome, code));
                     grace.as_mut().reset(Instant::now() + CLOSE_GRACE);
+                }
+                // Last: the control arms above are polled first on every turn, with the task's
+                // whole coop budget, so a tunnel that always has bytes to move cannot starve
+                // the timers and re-checks.
+                result = &mut self.tunnel => {
+                    break match (closing, result) {
+                        (Some((outcome, code)), _) => (outcome, Some(code)),
+                        (None, Ok(())) => match self.tunnel.ended_by() {
+                            Some(Side::Client) => (Outcome::ClientClosed, None),
+                            Some(Side::Upstream) | None => (Outcome::UpstreamClosed, None),
+                        },
+                        (None, Err(err)) => {
+                            tracing::debug!(error = %err, "WebSocket session failed");
+                            (Outcome::Error, None)
+                        }
+                    };
                 }
             }
         };

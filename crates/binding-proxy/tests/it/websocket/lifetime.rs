@@ -246,3 +246,59 @@ async fn sigterm_closes_sessions_with_going_away_and_the_drain_waits_for_them() 
         .any(|line| line.contains("drain complete"));
     assert!(drained, "the drain ended within its grace");
 }
+
+/// A session carrying as much as it can still ends on time: the proxy's timers and revocation
+/// checks are not starved by a tunnel that always has bytes to move.
+#[tokio::test]
+async fn a_saturated_session_still_ends_when_its_token_is_revoked() {
+    use futures_util::StreamExt;
+
+    let (stack, upstream, _) = stack("org-ws-flood", |o| o).await;
+    let minted = stack.proxy.mint("org-ws-flood", json!({})).await;
+    let client = connect(handshake(
+        &ws_url(&stack, TRANSCRIBE),
+        minted["token"].as_str(),
+    ))
+    .await
+    .expect("session");
+    let (mut sink, mut stream) = client.split();
+    // The client sends 256 KiB messages back to back and reads the echoes as fast as they come.
+    let flood = tokio::spawn(async move {
+        let message = Message::Binary(vec![0x42u8; 256 << 10].into());
+        while sink.send(message.clone()).await.is_ok() {}
+    });
+    let reader = tokio::spawn(async move {
+        let mut echoed = 0usize;
+        loop {
+            match stream.next().await {
+                Some(Ok(Message::Binary(data))) => echoed += data.len(),
+                Some(Ok(Message::Close(Some(frame)))) => {
+                    return (
+                        echoed,
+                        Some((u16::from(frame.code), frame.reason.to_string())),
+                    );
+                }
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return (echoed, None),
+            }
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let jti = minted["jti"].as_str().expect("jti");
+    let reply = stack
+        .proxy
+        .admin_call(Method::DELETE, &format!("/v1/tokens/{jti}"), None)
+        .await;
+    assert_eq!(reply.status.as_u16(), 204);
+    let (echoed, closed) = tokio::time::timeout(LIMIT, reader)
+        .await
+        .expect("the session ended in time")
+        .expect("reader");
+    flood.abort();
+    assert!(
+        echoed > 1 << 20,
+        "the session was busy: {echoed} bytes echoed"
+    );
+    assert_eq!(closed, Some((1008, "token_revoked".to_owned())));
+    assert_eq!(upstream_closes(&upstream, 1).await, [1008]);
+}
