@@ -54,6 +54,8 @@ pub(crate) async fn retire(
     // tokens it signed must not outlive it.
     let reloaded = state.keyring().reload(state.store()).await;
     state.verifier().invalidate_all();
+    // Open WebSocket sessions verify their tokens again too.
+    state.credentials().signing_keys_changed();
     let detail = json!({ "kid": key.kid });
     audit::record(
         &state,

@@ -29,6 +29,8 @@ pub enum Invalidation {
     Binding(Arc<str>),
     /// Every binding.
     All,
+    /// The signing keys changed (one retired, say): every token must be verified again.
+    SigningKeys,
 }
 
 /// A binding resolved for forwarding: who it belongs to, which generations and scopes it
@@ -346,6 +348,13 @@ impl CredentialCache {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         self.cache.invalidate_all();
         let _ = self.invalidated.send(Invalidation::All);
+    }
+
+    /// Tells the receivers of [`CredentialCache::invalidations`] that the signing keys changed
+    /// (the keyring was reloaded): whatever holds a verified token verifies it again. Drops
+    /// nothing from this cache.
+    pub fn signing_keys_changed(&self) {
+        let _ = self.invalidated.send(Invalidation::SigningKeys);
     }
 
     /// Every later invalidation, sent once the entry is gone (so a `get` on receipt reads the

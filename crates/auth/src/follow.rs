@@ -69,8 +69,10 @@ impl Follower {
     /// Reloads the keyring and drops verified tokens; `false` when the reload failed.
     async fn reload_keys(&self) -> bool {
         let result = self.keyring.reload(&self.store).await;
-        // Even on failure: cached verifications must be redone against whatever is loaded.
+        // Even on failure: cached verifications must be redone against whatever is loaded,
+        // and so must those of open WebSocket sessions.
         self.verifier.invalidate_all();
+        self.credentials.signing_keys_changed();
         match result {
             Ok(()) => true,
             Err(err) => {

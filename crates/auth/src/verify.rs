@@ -119,13 +119,13 @@ impl Verifier {
         Ok(claims)
     }
 
-    /// Drops every cached verification (after a signing key is retired, say).
     /// The first instant (unix seconds) at which `claims` no longer verify for their expiry:
     /// `exp` plus the leeway, as [`Verifier::verify`] checks it.
     pub fn expires_at(&self, claims: &Claims) -> i64 {
         claims.exp.saturating_add(self.settings.leeway())
     }
 
+    /// Drops every cached verification (after a signing key is retired, say).
     pub fn invalidate_all(&self) {
         self.cache.invalidate_all();
     }

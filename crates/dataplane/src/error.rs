@@ -95,6 +95,9 @@ pub(crate) enum SwitchProblem {
     /// The `101` names another protocol, or none.
     #[error("the upstream switched to a protocol other than websocket")]
     Protocol,
+    /// A 2xx without switching, to an HTTP/2 client: relayed, it would read as a session.
+    #[error("the upstream answered the handshake without switching protocols")]
+    NotSwitched,
     /// `Sec-WebSocket-Accept` does not answer the key the proxy sent.
     #[error("the upstream's Sec-WebSocket-Accept does not match the key sent")]
     Accept,

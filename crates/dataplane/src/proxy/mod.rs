@@ -73,6 +73,8 @@ pub struct Proxy {
     series: Arc<Series>,
     /// The WebSocket sessions open.
     sessions: Arc<Sessions>,
+    /// `settings.scopes`, shared with the sessions' re-checks.
+    scopes: Arc<auth::scope::ScopeTable>,
 }
 
 /// What a request that got past the checks led to.
@@ -124,8 +126,10 @@ impl Proxy {
         let deny_list = DenyList::new(&settings.listener);
         let series = Arc::new(Series::new(DataplaneMetrics::default(), &settings.scopes));
         let sessions = Arc::new(Sessions::new(&settings.websocket));
+        let scopes = Arc::new(settings.scopes.clone());
         Ok(Self {
             sessions,
+            scopes,
             limiters: RateLimiters::new(settings.rate_limit),
             settings,
             deny_list,
@@ -280,6 +284,7 @@ impl Proxy {
             settings: self.settings.websocket,
             series: self.series.sessions().clone(),
             stop: self.sessions.stop_signal(),
+            scopes: Arc::clone(&self.scopes),
         };
         self.sessions.spawn(async move {
             let _hold = hold;

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use auth::{Authenticated, Invalidation};
+use auth::{AuthError, Authenticated, Invalidation};
 use bytes::Bytes;
-use http::header::UPGRADE;
+use http::header::{AUTHORIZATION, UPGRADE};
 use http::{Method, Request};
 use http_body_util::Empty;
 use hyper::body::Incoming;
@@ -16,7 +16,7 @@ use tokio::sync::broadcast;
 use super::exchange::answer_head;
 use super::{Forwarded, Proxy};
 use crate::access::Facts;
-use crate::error::{Refusal, UpstreamError};
+use crate::error::{Refusal, SwitchProblem, UpstreamError};
 use crate::forwarded::ClientAddr;
 use crate::hop_headers;
 use crate::request_id::RequestId;
@@ -64,6 +64,14 @@ impl Proxy {
         // An HTTP/1.1 handshake has no body (checked); an extended CONNECT's is the session,
         // which the upgrade hands over.
         let (mut parts, _body) = request.into_parts();
+        // Kept for the session's re-checks; authentication found exactly one.
+        let mut authorization = parts
+            .headers
+            .get(AUTHORIZATION)
+            .cloned()
+            .ok_or(Refusal::Auth(AuthError::TokenMissing))?;
+        authorization.set_sensitive(true);
+        let session_route = route.clone();
         self.upstream_head(
             &mut parts,
             &authenticated.credential,
@@ -84,6 +92,15 @@ impl Proxy {
             .map_err(Refusal::Upstream)?;
         facts.upstream = Some(sent.elapsed());
         let (mut head, upstream_connection) = match answer {
+            // RFC 8441: a 2xx to an extended CONNECT means the session is open; an upstream
+            // that answered without switching must not be relayed as one.
+            Upgrade::Answered(response)
+                if handshake == Handshake::ExtendedConnect && response.status().is_success() =>
+            {
+                return Err(Refusal::Upstream(UpstreamError::Switch(
+                    SwitchProblem::NotSwitched,
+                )));
+            }
             Upgrade::Answered(response) => {
                 return self
                     .relay(*response, authenticated.credential, budget, facts)
@@ -109,6 +126,8 @@ impl Proxy {
                 upstream: upstream_connection,
                 claims: Arc::clone(&authenticated.claims),
                 credential: authenticated.credential,
+                authorization,
+                route: session_route,
                 admission,
                 invalidations,
                 log: None,

@@ -43,11 +43,13 @@ mod connection;
 pub enum DrainReport {
     /// Every connection finished within the grace period.
     Complete,
-    /// The grace period ran out; this many connections (WebSocket sessions included) were
-    /// cut.
+    /// The grace period ran out; this many connections and WebSocket sessions were cut (an
+    /// HTTP/2 session is counted in both: its connection stays open with it).
     Cut {
         /// Connections still open when the grace period ended.
         connections: usize,
+        /// WebSocket sessions still open then.
+        sessions: usize,
     },
 }
 
@@ -149,7 +151,8 @@ pub async fn serve(
         Err(_elapsed) => {
             while tasks.try_join_next().is_some() {}
             DrainReport::Cut {
-                connections: tasks.len() + sessions.open(),
+                connections: tasks.len(),
+                sessions: sessions.open(),
             }
         }
     };
@@ -159,8 +162,15 @@ pub async fn serve(
     sessions.ended().await;
     match report {
         DrainReport::Complete => tracing::info!("drain complete"),
-        DrainReport::Cut { connections } => {
-            tracing::warn!(connections, "drain grace ran out; connections cut");
+        DrainReport::Cut {
+            connections,
+            sessions,
+        } => {
+            tracing::warn!(
+                connections,
+                sessions,
+                "drain grace ran out; connections cut"
+            );
         }
     }
     // Background tasks stop on the same signal, once no request can need them.

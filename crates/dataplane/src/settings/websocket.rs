@@ -55,11 +55,23 @@ impl Default for WebSocketSettings {
     }
 }
 
+/// The longest idle timeout or lifetime accepted: 30 days. "Unlimited" written as a huge
+/// number would overflow the session's clock arithmetic.
+const MAX_SECS: u64 = 30 * 24 * 3600;
+
 impl TryFrom<RawWebSocketSettings> for WebSocketSettings {
     type Error = SettingsError;
 
     fn try_from(raw: RawWebSocketSettings) -> Result<Self, SettingsError> {
         let mut problems = SettingsError::new();
+        for (key, value) in [
+            ("idle_timeout_secs", raw.idle_timeout_secs),
+            ("max_lifetime_secs", raw.max_lifetime_secs),
+        ] {
+            if value > MAX_SECS {
+                problems.push(key, format!("must be at most {MAX_SECS} (30 days)"));
+            }
+        }
         let idle_timeout = problems.positive_secs("idle_timeout_secs", raw.idle_timeout_secs);
         let max_lifetime = problems.positive_secs("max_lifetime_secs", raw.max_lifetime_secs);
         if raw.max_sessions_per_org == 0 {
@@ -88,6 +100,24 @@ mod tests {
         assert_eq!(settings.idle_timeout, Duration::from_secs(300));
         assert_eq!(settings.max_lifetime, Duration::from_secs(3600));
         assert!(!settings.allow_past_expiry);
+    }
+
+    #[test]
+    fn a_huge_timeout_is_refused_rather_than_overflowing() {
+        let err = WebSocketSettings::try_from(RawWebSocketSettings {
+            idle_timeout_secs: u64::MAX,
+            max_lifetime_secs: MAX_SECS + 1,
+            ..RawWebSocketSettings::default()
+        })
+        .expect_err("refused");
+        assert_eq!(err.keys(), ["idle_timeout_secs", "max_lifetime_secs"]);
+        assert!(
+            WebSocketSettings::try_from(RawWebSocketSettings {
+                max_lifetime_secs: MAX_SECS,
+                ..RawWebSocketSettings::default()
+            })
+            .is_ok()
+        );
     }
 
     #[test]

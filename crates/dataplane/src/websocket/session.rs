@@ -3,17 +3,21 @@
 //! window, a revocation or deletion announced by the credential cache, and the drain.
 //!
 //! Revocation: every invalidation of the session's binding (from this replica's admin API or
-//! another replica's change, as the credential cache hears of it) re-checks the session's
-//! token against the binding as the store now has it, exactly as the next request with it
-//! would be checked. While the store cannot be read the session carries on and the check is
-//! retried every second: an outage does not end every session.
+//! another replica's change, as the credential cache hears of it), every signing-key reload,
+//! and once a minute regardless, the session's token is authenticated again exactly as the next
+//! request with it would be (its expiry only unless sessions may outlive it), and its scope
+//! checked against the session's path. While the store cannot be read the session carries on
+//! and the check is retried (1 s, doubling to 30 s): an outage does not end every session.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth::{AuthError, Authenticator, Claims, Credential, Invalidation};
+use auth::scope::ScopeTable;
+use auth::{AuthError, Authenticated, Authenticator, Claims, Credential, Invalidation};
+use http::HeaderMap;
+use http::header::{AUTHORIZATION, HeaderValue};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::sync::broadcast::error::RecvError;
@@ -25,6 +29,7 @@ use super::sessions::{Admission, Stop};
 use super::tunnel::{Side, Tunnel};
 use crate::access::{SessionEnd, SessionLog};
 use crate::metrics::{Outcome, SessionSeries};
+use crate::route::Route;
 use crate::settings::WebSocketSettings;
 
 /// How long both connections may take to be handed over after the handshake's answer.
@@ -34,8 +39,14 @@ const UPGRADE_TIMEOUT: Duration = Duration::from_secs(10);
 /// their connections are dropped.
 const CLOSE_GRACE: Duration = Duration::from_millis(500);
 
-/// How soon a re-check the store could not answer is tried again.
+/// How soon a re-check the store could not answer is tried again; doubled after each failure
+/// up to [`RECHECK_RETRY_MAX`].
 const RECHECK_RETRY: Duration = Duration::from_secs(1);
+const RECHECK_RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// A session's token is checked again at least this often, change or not: the last fallback
+/// should a change notification be missed or race with a cache load.
+const RECHECK_PERIOD: Duration = Duration::from_secs(60);
 
 /// A session whose handshake the upstream accepted, waiting to be started.
 pub(crate) struct PendingSession {
@@ -45,6 +56,11 @@ pub(crate) struct PendingSession {
     pub(crate) upstream: OnUpgrade,
     pub(crate) claims: Arc<Claims>,
     pub(crate) credential: Arc<Credential>,
+    /// The handshake's `Authorization` (the token, marked sensitive; never logged): re-checks
+    /// verify it again as a request with it would be.
+    pub(crate) authorization: HeaderValue,
+    /// The handshake's route: re-checks hold the token's scope to its path.
+    pub(crate) route: Route,
     pub(crate) admission: Admission,
     /// Subscribed before the handshake's token was checked, so no change is missed.
     pub(crate) invalidations: broadcast::Receiver<Invalidation>,
@@ -59,12 +75,27 @@ pub(crate) struct SessionContext {
     pub(crate) settings: WebSocketSettings,
     pub(crate) series: SessionSeries,
     pub(crate) stop: watch::Receiver<Stop>,
+    pub(crate) scopes: Arc<ScopeTable>,
 }
 
-type Recheck = Pin<Box<dyn Future<Output = Result<Arc<Credential>, AuthError>> + Send>>;
+/// Why a re-check did not allow the session.
+enum Refused {
+    /// As a request with the token would be refused (or the store could not be read).
+    Auth(AuthError),
+    /// The token's scope no longer opens the session's path (the binding lost the scope).
+    Scope,
+}
+
+impl From<AuthError> for Refused {
+    fn from(err: AuthError) -> Self {
+        Self::Auth(err)
+    }
+}
+
+type Recheck = Pin<Box<dyn Future<Output = Result<Arc<Credential>, Refused>> + Send>>;
 
 /// The re-check in flight; never resolves without one.
-async fn in_flight(recheck: &mut Option<Recheck>) -> Result<Arc<Credential>, AuthError> {
+async fn in_flight(recheck: &mut Option<Recheck>) -> Result<Arc<Credential>, Refused> {
     match recheck {
         Some(check) => check.await,
         None => std::future::pending().await,
@@ -109,6 +140,8 @@ impl PendingSession {
             upstream,
             claims,
             credential,
+            authorization,
+            route,
             admission,
             invalidations,
             log,
@@ -137,6 +170,8 @@ impl PendingSession {
                     tunnel,
                     claims,
                     credential,
+                    authorization,
+                    route,
                     invalidations,
                     context: &context,
                 };
@@ -175,6 +210,8 @@ struct Live<'a, C, U> {
     tunnel: Tunnel<C, U>,
     claims: Arc<Claims>,
     credential: Arc<Credential>,
+    authorization: HeaderValue,
+    route: Route,
     invalidations: broadcast::Receiver<Invalidation>,
     context: &'a SessionContext,
 }
@@ -184,11 +221,32 @@ where
     C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     U: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
+    /// The token checked again exactly as a request with it would be now (signature and key,
+    /// binding, generation, revocation, and its expiry unless sessions may outlive it), then its
+    /// scope against the session's path.
     fn recheck(&self) -> Recheck {
         let authenticator = Arc::clone(&self.context.authenticator);
         let claims = Arc::clone(&self.claims);
+        let scopes = Arc::clone(&self.context.scopes);
+        let route = self.route.clone();
+        let allow_past_expiry = self.context.settings.allow_past_expiry;
+        let mut headers = HeaderMap::with_capacity(1);
+        headers.insert(AUTHORIZATION, self.authorization.clone());
         let now = (self.context.clock)();
-        Box::pin(async move { authenticator.recheck(&claims, now).await })
+        Box::pin(async move {
+            let credential = match authenticator.authenticate(&headers, now).await {
+                Ok(authenticated) => authenticated.credential,
+                Err(AuthError::TokenExpired) if allow_past_expiry => {
+                    authenticator.recheck(&claims, now).await?
+                }
+                Err(err) => return Err(Refused::Auth(err)),
+            };
+            let authenticated = Authenticated { claims, credential };
+            if !scopes.allows(&authenticated, route.api_path()) {
+                return Err(Refused::Scope);
+            }
+            Ok(authenticated.credential)
+        })
     }
 
     /// The earliest of the maximum lifetime and the token's own deadline, with what ends the
@@ -226,6 +284,9 @@ where
         let mut recheck: Option<Recheck> = None;
         let mut recheck_again = false;
         let mut retrying = false;
+        let mut retry_delay = RECHECK_RETRY;
+        let periodic = sleep_until(Instant::now() + RECHECK_PERIOD);
+        tokio::pin!(periodic);
         let mut listening = true;
         let mut watching = true;
         let mut closing: Option<(Outcome, CloseCode)> = None;
@@ -269,7 +330,8 @@ where
                 received = self.invalidations.recv(), if listening && closing.is_none() => {
                     let concerned = match received {
                         Ok(Invalidation::Binding(id)) => *id == *self.claims.bid,
-                        Ok(Invalidation::All) | Err(RecvError::Lagged(_)) => true,
+                        Ok(Invalidation::All | Invalidation::SigningKeys)
+                        | Err(RecvError::Lagged(_)) => true,
                         Err(RecvError::Closed) => {
                             listening = false;
                             false
@@ -283,29 +345,45 @@ where
                         }
                     }
                 }
-                checked = in_flight(&mut recheck), if recheck.is_some() => {
+                checked = in_flight(&mut recheck), if recheck.is_some() && closing.is_none() => {
                     recheck = None;
                     match checked {
                         Ok(credential) => {
                             self.credential = credential;
                             deadline = self.deadline(lifetime_end);
                             deadline_sleep.as_mut().reset(deadline.0);
+                            retry_delay = RECHECK_RETRY;
                             if std::mem::take(&mut recheck_again) {
                                 recheck = Some(self.recheck());
                             }
                         }
-                        Err(err @ (AuthError::StoreUnavailable(_) | AuthError::Internal { .. })) => {
-                            tracing::warn!(code = err.code().as_str(), "a WebSocket session's token could not be re-checked; retrying");
-                            retry.as_mut().reset(Instant::now() + RECHECK_RETRY);
+                        Err(Refused::Auth(AuthError::StoreUnavailable(_))) => {
+                            // Logged once per outage, not once a retry: every session of a
+                            // replica may be retrying at once.
+                            if retry_delay == RECHECK_RETRY {
+                                tracing::warn!("a WebSocket session's token could not be re-checked (store unavailable); retrying");
+                            }
+                            retry.as_mut().reset(Instant::now() + retry_delay);
+                            retry_delay = (retry_delay * 2).min(RECHECK_RETRY_MAX);
                             retrying = true;
                         }
-                        Err(err) => {
-                            let reason = err.code().as_str();
+                        Err(refused) => {
+                            let (outcome, reason) = match &refused {
+                                Refused::Auth(AuthError::TokenExpired) => (Outcome::Expired, "token_expired"),
+                                Refused::Auth(err) => (Outcome::Revoked, err.code().as_str()),
+                                Refused::Scope => (Outcome::Revoked, "scope_denied"),
+                            };
                             tracing::info!(code = reason, "WebSocket session closed: its token no longer allows it");
                             self.tunnel.close(CloseCode::PolicyViolation, reason);
-                            closing = Some((Outcome::Revoked, CloseCode::PolicyViolation));
+                            closing = Some((outcome, CloseCode::PolicyViolation));
                             grace.as_mut().reset(Instant::now() + CLOSE_GRACE);
                         }
+                    }
+                }
+                () = &mut periodic, if closing.is_none() => {
+                    periodic.as_mut().reset(Instant::now() + RECHECK_PERIOD);
+                    if recheck.is_none() && !retrying {
+                        recheck = Some(self.recheck());
                     }
                 }
                 () = &mut retry, if retrying && recheck.is_none() => {

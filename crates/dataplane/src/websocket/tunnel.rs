@@ -27,6 +27,10 @@ use super::frames::{CloseCode, Frames, close_frame};
 /// The most one read takes: a buffer on the stack, so idle sessions hold none.
 const READ_SIZE: usize = 16 * 1024;
 
+/// Reads one direction makes per turn before it lets the other (and the session's timers) go:
+/// a client that always has bytes to send does not hold back what the upstream sends it.
+const READS_PER_TURN: usize = 8;
+
 /// Which side ended the session's stream first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Side {
@@ -165,6 +169,7 @@ impl Half {
         R: AsyncRead + Unpin,
         W: AsyncWrite + Unpin,
     {
+        let mut reads = 0;
         loop {
             match self.phase {
                 Phase::Done => return Poll::Ready(Ok(())),
@@ -176,6 +181,16 @@ impl Half {
                         self.phase = Phase::Shutdown { drain: true };
                         continue;
                     }
+                    if reads == READS_PER_TURN {
+                        // Flushed before the turn ends, and polled again at once.
+                        if self.unflushed {
+                            ready!(Pin::new(&mut *writer).poll_flush(cx))?;
+                            self.unflushed = false;
+                        }
+                        cx.waker().wake_by_ref();
+                        return Poll::Pending;
+                    }
+                    reads += 1;
                     let limit = match self.phase {
                         Phase::Finishing => self.frames.to_boundary().min(READ_SIZE),
                         _ => READ_SIZE,
@@ -276,7 +291,14 @@ where
     pub(super) fn close(&mut self, code: CloseCode, reason: &str) {
         let mask = aws_lc_rs_mask();
         for (half, mask) in [(&mut self.up, Some(mask)), (&mut self.down, None)] {
-            if half.phase == Phase::Open {
+            if half.phase != Phase::Open {
+                continue;
+            }
+            if half.frames.close_seen() {
+                // This peer's Close has passed already: no frame may follow it, ours included.
+                // Its writer is shut down once what it sent is written.
+                half.phase = Phase::Shutdown { drain: false };
+            } else {
                 half.close = Some(close_frame(code, reason, mask));
                 half.phase = Phase::Finishing;
             }
@@ -436,6 +458,25 @@ mod tests {
         let ended = tokio::time::timeout(std::time::Duration::from_secs(5), &mut tunnel).await;
         assert!(matches!(ended, Ok(Ok(()))), "{ended:?}");
         assert_eq!(tunnel.bytes().0, frame.len() as u64);
+    }
+
+    #[tokio::test]
+    async fn no_close_follows_a_close_that_has_passed() {
+        let (mut tunnel, mut client, mut upstream) = tunnel();
+        // The client closes; the proxy then ends the session before the upstream answers.
+        let close = [0x88u8, 0x82, 0, 0, 0, 0, 0x03, 0xe8];
+        client.write_all(&close).await.expect("client close");
+        assert!(turn(&mut tunnel).await.is_pending());
+        tunnel.close(CloseCode::GoingAway, "going_away");
+        assert!(turn(&mut tunnel).await.is_pending());
+        // The upstream gets the client's Close and then the end of the stream, nothing else.
+        let mut got = Vec::new();
+        upstream.read_to_end(&mut got).await.expect("read");
+        assert_eq!(got, close);
+        // The client, whose Close is unanswered, gets the proxy's.
+        let mut answer = [0u8; 2 + 2 + 10];
+        client.read_exact(&mut answer).await.expect("a Close");
+        assert_eq!(&answer[..4], &[0x88, 12, 0x03, 0xe9]);
     }
 
     #[tokio::test]

@@ -55,7 +55,13 @@ async fn drain_cuts_what_outlives_the_grace_period() {
     let response = stack.send_streaming(request).await;
     assert_eq!(response.status(), StatusCode::OK);
     let report = stack.shut_down().await;
-    assert_eq!(report, DrainReport::Cut { connections: 1 });
+    assert_eq!(
+        report,
+        DrainReport::Cut {
+            connections: 1,
+            sessions: 0
+        }
+    );
     assert!(response.into_body().collect().await.is_err());
 }
 

@@ -122,7 +122,7 @@ async fn an_expiring_token_ends_its_session_unless_allowed_past_expiry() {
 }
 
 #[tokio::test]
-async fn revocation_rotation_and_deletion_end_open_sessions() {
+async fn revocation_rotation_scope_key_retirement_and_deletion_end_open_sessions() {
     let (stack, upstream, _) = stack("org-ws-revoke", |o| o).await;
     let url = ws_url(&stack, TRANSCRIBE);
     let mint = || stack.proxy.mint("org-ws-revoke", json!({}));
@@ -157,6 +157,50 @@ async fn revocation_rotation_and_deletion_end_open_sessions() {
         (1008, "token_superseded".to_owned())
     );
 
+    // The binding loses the scope the session's path needs.
+    let narrowed = mint().await;
+    let mut client = connect(handshake(&url, narrowed["token"].as_str()))
+        .await
+        .expect("session");
+    let scopes = |list: serde_json::Value| {
+        stack.proxy.admin_call(
+            Method::PATCH,
+            "/v1/bindings/org-ws-revoke",
+            Some(json!({ "scopes": list })),
+        )
+    };
+    assert_eq!(scopes(json!(["messaging"])).await.status.as_u16(), 200);
+    assert_eq!(
+        closed_with(&mut client).await,
+        (1008, "scope_denied".to_owned())
+    );
+    assert_eq!(scopes(json!(["speech"])).await.status.as_u16(), 200);
+
+    // Its token's signing key retired.
+    let signed = mint().await;
+    let mut client = connect(handshake(&url, signed["token"].as_str()))
+        .await
+        .expect("session");
+    let rotated = stack
+        .proxy
+        .admin_call(Method::POST, "/v1/signing-keys/rotate", None)
+        .await;
+    assert_eq!(rotated.status.as_u16(), 201);
+    let kid = signed["kid"].as_str().expect("kid");
+    let retired = stack
+        .proxy
+        .admin_call(
+            Method::POST,
+            &format!("/v1/signing-keys/{kid}/retire"),
+            None,
+        )
+        .await;
+    assert_eq!(retired.status.as_u16(), 200);
+    assert_eq!(
+        closed_with(&mut client).await,
+        (1008, "token_key_unknown".to_owned())
+    );
+
     // Deleted.
     let current = mint().await;
     let mut client = connect(handshake(&url, current["token"].as_str()))
@@ -171,7 +215,7 @@ async fn revocation_rotation_and_deletion_end_open_sessions() {
         closed_with(&mut client).await,
         (1008, "binding_not_found".to_owned())
     );
-    assert_eq!(upstream_closes(&upstream, 3).await, [1008, 1008, 1008]);
+    assert_eq!(upstream_closes(&upstream, 5).await, [1008; 5]);
 }
 
 #[tokio::test]

@@ -111,6 +111,12 @@ async fn serve(stream: TcpStream, seen: Arc<RwLock<Seen>>) {
             .expect("lock")
             .handshakes
             .push((request.uri().to_string(), request.headers().clone()));
+        if request.uri().path().ends_with("/plain200") {
+            // An upstream that ignores Upgrade and answers as for a REST call.
+            let mut plain = ErrorResponse::new(Some(r#"{"data":{}}"#.to_owned()));
+            *plain.status_mut() = http::StatusCode::OK;
+            return Err(plain);
+        }
         if request.uri().path().ends_with("/refused") {
             let mut refusal = ErrorResponse::new(Some(
                 r#"{"errors":[{"code":"10010","title":"upstream says no"}]}"#.to_owned(),

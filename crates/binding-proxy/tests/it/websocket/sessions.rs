@@ -318,6 +318,22 @@ async fn an_http2_client_opens_a_session_with_extended_connect() {
     let (_, headers) = upstream.last_handshake();
     assert_eq!(headers["authorization"], format!("Bearer {KEY}").as_str());
     assert!(headers.contains_key("sec-websocket-key"));
+
+    // An upstream that answers 200 without switching: to an HTTP/2 client a 200 means the
+    // session is open, so the proxy says 502 instead of relaying it.
+    let mut plain = http::Request::connect(format!(
+        "http://{}/v2/compute/internal/binding-proxy/speech-to-text/plain200",
+        stack.proxy.dataplane
+    ))
+    .header("authorization", format!("Bearer {token}"))
+    .header("sec-websocket-version", "13")
+    .body(Empty::<Bytes>::new())
+    .expect("request");
+    plain
+        .extensions_mut()
+        .insert(hyper::ext::Protocol::from_static("websocket"));
+    let answer = sender.send_request(plain).await.expect("answer");
+    assert_eq!(answer.status(), 502);
     client.close(None).await.expect("close");
     let ended = next_message(&mut client, LIMIT).await;
     assert!(matches!(ended, None | Some(Message::Close(_))), "{ended:?}");
