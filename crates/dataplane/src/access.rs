@@ -147,7 +147,7 @@ impl Record {
         );
         SessionLog {
             span: self.span,
-            request_id: self.request_id,
+            request_id: self.request_id.detached(),
             claims: self.facts.claims,
             route,
             status: self.status,

@@ -24,6 +24,13 @@ impl RequestId {
         }
     }
 
+    /// The same id in storage of its own. A client's id shares the connection's read buffer the
+    /// request head was parsed from; what outlives the request (a WebSocket session's access
+    /// line) must not keep that buffer alive.
+    pub(crate) fn detached(&self) -> Self {
+        HeaderValue::from_bytes(self.0.as_bytes()).map_or_else(|_| Self::mint(), Self)
+    }
+
     /// A fresh UUID v4.
     pub(crate) fn mint() -> Self {
         let mut buf = uuid::Uuid::encode_buffer();

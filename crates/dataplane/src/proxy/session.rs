@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use auth::{AuthError, Authenticated, Invalidation};
 use bytes::Bytes;
-use http::header::{AUTHORIZATION, UPGRADE};
+use http::header::{AUTHORIZATION, HeaderValue, UPGRADE};
 use http::{Method, Request};
 use http_body_util::Empty;
 use hyper::body::Incoming;
@@ -64,14 +64,16 @@ impl Proxy {
         // An HTTP/1.1 handshake has no body (checked); an extended CONNECT's is the session,
         // which the upgrade hands over.
         let (mut parts, _body) = request.into_parts();
-        // Kept for the session's re-checks; authentication found exactly one.
+        // Kept for the session's re-checks (authentication found exactly one header), copied:
+        // a clone would share, and so keep alive for the whole session, the connection's read
+        // buffer the request head was parsed from (kilobytes per idle session).
         let mut authorization = parts
             .headers
             .get(AUTHORIZATION)
-            .cloned()
+            .and_then(|value| HeaderValue::from_bytes(value.as_bytes()).ok())
             .ok_or(Refusal::Auth(AuthError::TokenMissing))?;
         authorization.set_sensitive(true);
-        let session_route = route.clone();
+        let api_path: Box<str> = route.api_path().into();
         self.upstream_head(
             &mut parts,
             &authenticated.credential,
@@ -127,7 +129,7 @@ impl Proxy {
                 claims: Arc::clone(&authenticated.claims),
                 credential: authenticated.credential,
                 authorization,
-                route: session_route,
+                api_path,
                 admission,
                 invalidations,
                 log: None,

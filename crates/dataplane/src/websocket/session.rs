@@ -29,7 +29,6 @@ use super::sessions::{Admission, Stop};
 use super::tunnel::{Side, Tunnel};
 use crate::access::{SessionEnd, SessionLog};
 use crate::metrics::{Outcome, SessionSeries};
-use crate::route::Route;
 use crate::settings::WebSocketSettings;
 
 /// How long both connections may take to be handed over after the handshake's answer.
@@ -59,8 +58,9 @@ pub(crate) struct PendingSession {
     /// The handshake's `Authorization` (the token, marked sensitive; never logged): re-checks
     /// verify it again as a request with it would be.
     pub(crate) authorization: HeaderValue,
-    /// The handshake's route: re-checks hold the token's scope to its path.
-    pub(crate) route: Route,
+    /// The handshake's API path (after `/v2/`): re-checks hold the token's scope to it. A copy,
+    /// not the request's: that would keep the connection's read buffer alive.
+    pub(crate) api_path: Box<str>,
     pub(crate) admission: Admission,
     /// Subscribed before the handshake's token was checked, so no change is missed.
     pub(crate) invalidations: broadcast::Receiver<Invalidation>,
@@ -141,7 +141,7 @@ impl PendingSession {
             claims,
             credential,
             authorization,
-            route,
+            api_path,
             admission,
             invalidations,
             log,
@@ -171,7 +171,7 @@ impl PendingSession {
                     claims,
                     credential,
                     authorization,
-                    route,
+                    api_path,
                     invalidations,
                     context: &context,
                 };
@@ -211,7 +211,7 @@ struct Live<'a, C, U> {
     claims: Arc<Claims>,
     credential: Arc<Credential>,
     authorization: HeaderValue,
-    route: Route,
+    api_path: Box<str>,
     invalidations: broadcast::Receiver<Invalidation>,
     context: &'a SessionContext,
 }
@@ -228,7 +228,7 @@ where
         let authenticator = Arc::clone(&self.context.authenticator);
         let claims = Arc::clone(&self.claims);
         let scopes = Arc::clone(&self.context.scopes);
-        let route = self.route.clone();
+        let api_path = self.api_path.clone();
         let allow_past_expiry = self.context.settings.allow_past_expiry;
         let mut headers = HeaderMap::with_capacity(1);
         headers.insert(AUTHORIZATION, self.authorization.clone());
@@ -242,7 +242,7 @@ where
                 Err(err) => return Err(Refused::Auth(err)),
             };
             let authenticated = Authenticated { claims, credential };
-            if !scopes.allows(&authenticated, route.api_path()) {
+            if !scopes.allows(&authenticated, &api_path) {
                 return Err(Refused::Scope);
             }
             Ok(authenticated.credential)
